@@ -1,0 +1,499 @@
+"""Pure-Python OptoMMP codec: the reference implementation and the fallback.
+
+Same names, signatures, results and exception classes as the Cython
+``mmpfast._codec`` (API.md "mmpfast.codec" and its edge rules).  Everything
+on the wire is big-endian; addresses are the low 32 bits of the 48-bit
+offset and the codec writes ``FF FF`` above them.
+"""
+from __future__ import annotations
+
+import operator
+import struct
+import sys
+from array import array
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+
+from .errors import MmpNakError, MmpProtocolError
+from .protocol import (
+    BLOCK_REQUEST_HEADER,
+    BLOCK_RESPONSE_HEADER,
+    FIXED_FRAME_LENGTH,
+    HEADER_BLOCK,
+    MAX_ADDRESS,
+    MAX_BLOCK as _MAX_BLOCK,
+    MAX_DATA_LENGTH,
+    MAX_RCODE,
+    MAX_SOURCE_ID,
+    MAX_TL,
+    MIN_PEEK,
+    MIN_PEEK_VARIABLE,
+    OFF_DATA_LENGTH,
+    QUADLET,
+    REQUEST_HEADER,
+    REQUEST_TCODES,
+    RESPONSE_HEADER,
+    TCODE_READ_BLOCK,
+    TCODE_READ_BLOCK_RESPONSE,
+    TCODE_READ_QUADLET,
+    TCODE_READ_QUADLET_RESPONSE,
+    TCODE_WRITE_BLOCK,
+    TCODE_WRITE_QUADLET,
+    TCODE_WRITE_RESPONSE,
+    TL_MODULO,
+    VARIABLE_TCODES,
+    ADDRESS_HIGH,
+)
+
+IMPLEMENTATION = "python"
+MAX_BLOCK: int = _MAX_BLOCK
+
+__all__ = [
+    "IMPLEMENTATION", "MAX_BLOCK", "Frame",
+    "encode_read_quadlet", "encode_read_block", "encode_write_quadlet", "encode_write_block",
+    "encode_write_response", "encode_read_quadlet_response", "encode_read_block_response",
+    "frame_length", "decode_frame", "encode_read_blocks", "scatter_read_responses",
+    "unpack_be", "pack_be", "unpack_be_into", "pack_be_from",
+]
+
+Buffer = Any  # any object supporting the buffer protocol
+
+_BIG = sys.byteorder == "big"
+#: bulk big-endian element types: code -> (size, struct code, array code)
+_ELEMENT = {
+    "i": (4, "i", "i"),   # int32
+    "I": (4, "I", "I"),   # uint32
+    "f": (4, "f", "f"),   # float32
+    "q": (8, "q", "q"),   # int64
+    "Q": (8, "Q", "Q"),   # uint64
+}
+_INT_LIMITS = {"i": (-(1 << 31), (1 << 31) - 1), "I": (0, (1 << 32) - 1),
+               "q": (-(1 << 63), (1 << 63) - 1), "Q": (0, (1 << 64) - 1)}
+_F32 = struct.Struct(">f")
+
+
+# ----------------------------------------------------------------------------- checks
+def _int(name: str, value: object, hi: int) -> int:
+    """``value`` as an int in 0..hi: TypeError for non-ints, ValueError out of range."""
+    if isinstance(value, int):
+        v = int(value)
+    else:
+        try:
+            v = operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    if v < 0 or v > hi:
+        raise ValueError(f"{name} {v} out of range 0..{hi}")
+    return v
+
+
+def _bytes_view(obj: object, name: str) -> memoryview:
+    """A flat unsigned-byte view of a C-contiguous buffer (TypeError otherwise)."""
+    if isinstance(obj, (bytes, bytearray)):
+        return memoryview(obj)
+    try:
+        mv = memoryview(obj)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be a bytes-like object, not {type(obj).__name__}") from None
+    if not mv.c_contiguous:
+        raise TypeError(f"{name} must be a C-contiguous buffer")
+    if mv.format != "B" or mv.ndim != 1:
+        mv = mv.cast("B")
+    return mv
+
+
+def _writable_view(obj: object, name: str) -> memoryview:
+    mv = _bytes_view(obj, name)
+    if mv.readonly:
+        raise TypeError(f"{name} must be a writable buffer")
+    return mv
+
+
+# ----------------------------------------------------------------------------- Frame
+class Frame:
+    """One decoded frame.  Read-only; ``data`` is a zero-copy view into the input.
+
+    ``rcode`` is ``None`` for requests, ``address``/``address_high`` are
+    ``None`` for responses.  ``data_length`` is the byte count carried (tcodes
+    0, 1, 6, 7) or asked for (tcode 5); 0 for tcodes 2 and 4.
+    """
+
+    __slots__ = ("tcode", "tl", "source_id", "rcode", "address", "address_high",
+                 "data_length", "data")
+
+    tcode: int
+    tl: int
+    source_id: int
+    rcode: Optional[int]
+    address: Optional[int]
+    address_high: Optional[int]
+    data_length: int
+    data: memoryview
+
+    def __init__(self, tcode: int, tl: int, source_id: int, rcode: Optional[int],
+                 address: Optional[int], address_high: Optional[int],
+                 data_length: int, data: memoryview) -> None:
+        s = object.__setattr__
+        s(self, "tcode", tcode)
+        s(self, "tl", tl)
+        s(self, "source_id", source_id)
+        s(self, "rcode", rcode)
+        s(self, "address", address)
+        s(self, "address_high", address_high)
+        s(self, "data_length", data_length)
+        s(self, "data", data)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Frame.{name} is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Frame.{name} is read-only")
+
+    @property
+    def is_request(self) -> bool:
+        """True for tcodes 0, 1, 4, 5."""
+        return self.rcode is None
+
+    def __repr__(self) -> str:
+        parts = [f"tcode={self.tcode}", f"tl={self.tl}", f"source_id={self.source_id}"]
+        if self.rcode is not None:
+            parts.append(f"rcode={self.rcode}")
+        if self.address is not None:
+            parts.append(f"address=0x{self.address:08X}")
+        parts.append(f"data_length={self.data_length}")
+        return f"Frame({', '.join(parts)})"
+
+
+# ----------------------------------------------------------------------------- encoders
+def _b2(tl: int) -> int:
+    return _int("tl", tl, MAX_TL) << 2
+
+
+def _quadlet_bytes(data: Buffer) -> bytes:
+    mv = _bytes_view(data, "data")
+    n = mv.nbytes
+    if n > QUADLET:
+        raise ValueError(f"quadlet data is at most 4 bytes, got {n}")
+    return bytes(mv) + bytes(QUADLET - n)   # PROTOCOL.md §1.2: zero-fill at the end
+
+
+def encode_read_quadlet(tl: int, address: int, source_id: int = 0) -> bytes:
+    """Read Quadlet Request (tcode 4), 12 bytes."""
+    return REQUEST_HEADER.pack(0, _b2(tl), TCODE_READ_QUADLET << 4,
+                               _int("source_id", source_id, MAX_SOURCE_ID), ADDRESS_HIGH,
+                               _int("address", address, MAX_ADDRESS))
+
+
+def encode_read_block(tl: int, address: int, length: int, source_id: int = 0) -> bytes:
+    """Read Block Request (tcode 5), 16 bytes, asking for ``length`` bytes."""
+    return BLOCK_REQUEST_HEADER.pack(0, _b2(tl), TCODE_READ_BLOCK << 4,
+                                     _int("source_id", source_id, MAX_SOURCE_ID), ADDRESS_HIGH,
+                                     _int("address", address, MAX_ADDRESS),
+                                     _int("length", length, MAX_DATA_LENGTH), 0)
+
+
+def encode_write_quadlet(tl: int, address: int, data: Buffer, source_id: int = 0) -> bytes:
+    """Write Quadlet Request (tcode 0), 16 bytes; ``data`` up to 4 bytes, zero-filled at the end."""
+    b2 = _b2(tl)
+    sid = _int("source_id", source_id, MAX_SOURCE_ID)
+    addr = _int("address", address, MAX_ADDRESS)
+    return REQUEST_HEADER.pack(0, b2, TCODE_WRITE_QUADLET << 4, sid, ADDRESS_HIGH, addr) + _quadlet_bytes(data)
+
+
+def encode_write_block(tl: int, address: int, data: Buffer, source_id: int = 0) -> bytes:
+    """Write Block Request (tcode 1), 16 + len(data) bytes (len(data) <= 65535)."""
+    b2 = _b2(tl)
+    sid = _int("source_id", source_id, MAX_SOURCE_ID)
+    addr = _int("address", address, MAX_ADDRESS)
+    mv = _bytes_view(data, "data")
+    n = mv.nbytes
+    if n > MAX_DATA_LENGTH:
+        raise ValueError(f"data length {n} out of range 0..{MAX_DATA_LENGTH}")
+    return BLOCK_REQUEST_HEADER.pack(0, b2, TCODE_WRITE_BLOCK << 4, sid, ADDRESS_HIGH, addr, n, 0) + bytes(mv)
+
+
+def encode_write_response(tl: int, rcode: int = 0, source_id: int = 0) -> bytes:
+    """Write Response (tcode 2), 12 bytes."""
+    return RESPONSE_HEADER.pack(0, _b2(tl), TCODE_WRITE_RESPONSE << 4,
+                                _int("source_id", source_id, MAX_SOURCE_ID),
+                                _int("rcode", rcode, MAX_RCODE) << 4, 0, 0)
+
+
+def encode_read_quadlet_response(tl: int, data: Buffer, rcode: int = 0, source_id: int = 0) -> bytes:
+    """Read Quadlet Response (tcode 6), 16 bytes; ``data`` up to 4 bytes, zero-filled at the end."""
+    b2 = _b2(tl)
+    r = _int("rcode", rcode, MAX_RCODE)
+    sid = _int("source_id", source_id, MAX_SOURCE_ID)
+    return RESPONSE_HEADER.pack(0, b2, TCODE_READ_QUADLET_RESPONSE << 4, sid, r << 4, 0, 0) + _quadlet_bytes(data)
+
+
+def encode_read_block_response(tl: int, data: Buffer, rcode: int = 0, source_id: int = 0) -> bytes:
+    """Read Block Response (tcode 7), 16 + len(data) bytes."""
+    b2 = _b2(tl)
+    r = _int("rcode", rcode, MAX_RCODE)
+    sid = _int("source_id", source_id, MAX_SOURCE_ID)
+    mv = _bytes_view(data, "data")
+    n = mv.nbytes
+    if n > MAX_DATA_LENGTH:
+        raise ValueError(f"data length {n} out of range 0..{MAX_DATA_LENGTH}")
+    return BLOCK_RESPONSE_HEADER.pack(0, b2, TCODE_READ_BLOCK_RESPONSE << 4, sid, r << 4, 0, 0, n, 0) + bytes(mv)
+
+
+def encode_read_blocks(first_tl: int, ranges: Iterable[Tuple[int, int]], source_id: int = 0) -> bytes:
+    """Many Read Block Requests back to back; request i has tl ``(first_tl + i) % 64``.
+
+    ``ranges`` is a sequence of ``(address, length)`` pairs.
+    """
+    tl = _int("first_tl", first_tl, MAX_TL)
+    sid = _int("source_id", source_id, MAX_SOURCE_ID)
+    pack = BLOCK_REQUEST_HEADER.pack
+    out = []
+    for item in ranges:
+        try:
+            address, length = item
+        except (TypeError, ValueError):
+            raise TypeError("ranges must hold (address, length) pairs") from None
+        out.append(pack(0, tl << 2, TCODE_READ_BLOCK << 4, sid, ADDRESS_HIGH,
+                        _int("address", address, MAX_ADDRESS),
+                        _int("length", length, MAX_DATA_LENGTH), 0))
+        tl = (tl + 1) % TL_MODULO
+    return b"".join(out)
+
+
+# ----------------------------------------------------------------------------- decoding
+def _frame_length(mv: memoryview) -> Optional[int]:
+    n = mv.nbytes
+    if n < MIN_PEEK:
+        return None
+    tcode = mv[3] >> 4
+    if tcode in VARIABLE_TCODES:
+        if n < MIN_PEEK_VARIABLE:
+            return None
+        return HEADER_BLOCK + ((mv[OFF_DATA_LENGTH] << 8) | mv[OFF_DATA_LENGTH + 1])
+    try:
+        return FIXED_FRAME_LENGTH[tcode]
+    except KeyError:
+        raise MmpProtocolError(f"undefined tcode {tcode}") from None
+
+
+def frame_length(buf: Buffer) -> Optional[int]:
+    """Total size in bytes of the frame that starts ``buf``; ``None`` = need more bytes.
+
+    Needs 4 bytes (14 for tcodes 1 and 7).  An undefined tcode (3, 8..15)
+    raises ``MmpProtocolError``.
+    """
+    return _frame_length(_bytes_view(buf, "buf"))
+
+
+def decode_frame(buf: Buffer) -> Frame:
+    """Decode exactly one whole frame.  ``data`` is a zero-copy view into ``buf``.
+
+    Fewer or more bytes than the frame's length is ``MmpProtocolError``.
+    """
+    mv = _bytes_view(buf, "buf")
+    n = _frame_length(mv)
+    have = mv.nbytes
+    if n is None:
+        raise MmpProtocolError(f"incomplete frame: {have} bytes is not enough for a header")
+    if have != n:
+        if have < n:
+            raise MmpProtocolError(f"incomplete frame: need {n} bytes, have {have}")
+        raise MmpProtocolError(f"{have - n} bytes after the end of a {n}-byte frame")
+    tcode = mv[3] >> 4
+    tl = mv[2] >> 2
+    sid = (mv[4] << 8) | mv[5]
+    if tcode in REQUEST_TCODES:
+        rcode = None
+        high = (mv[6] << 8) | mv[7]
+        address = int.from_bytes(mv[8:12], "big")
+    else:
+        rcode = mv[6] >> 4
+        high = address = None
+    if tcode in VARIABLE_TCODES:
+        dlen = n - HEADER_BLOCK
+        data = mv[HEADER_BLOCK:n]
+    elif tcode == TCODE_READ_BLOCK:
+        dlen = (mv[12] << 8) | mv[13]
+        data = mv[0:0]
+    elif tcode == TCODE_WRITE_QUADLET or tcode == TCODE_READ_QUADLET_RESPONSE:
+        dlen = QUADLET
+        data = mv[12:16]
+    else:
+        dlen = 0
+        data = mv[0:0]
+    return Frame(tcode, tl, sid, rcode, address, high, dlen, data)
+
+
+def _int_list(name: str, seq: object) -> List[int]:
+    try:
+        items = list(seq)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of ints") from None
+    out = []
+    for v in items:
+        if isinstance(v, int):
+            out.append(int(v))
+        else:
+            try:
+                out.append(operator.index(v))
+            except TypeError:
+                raise TypeError(f"{name} must hold ints, not {type(v).__name__}") from None
+    return out
+
+
+def scatter_read_responses(stream: Buffer, dest: Buffer, offsets: Sequence[int],
+                           lengths: Sequence[int], first_tl: int) -> int:
+    """Copy the data of ``len(offsets)`` read-block responses into ``dest``.
+
+    Response i must be tcode 7 with tl ``(first_tl + i) % 64``, rcode 0 and
+    ``data_length == lengths[i]``; its data lands in
+    ``dest[offsets[i]:offsets[i] + lengths[i]]``.  Every range is checked
+    against ``dest`` before any byte is written.  Returns the bytes of
+    ``stream`` consumed; bytes after the last response are left alone.
+    """
+    tl0 = _int("first_tl", first_tl, MAX_TL)
+    src = _bytes_view(stream, "stream")
+    dst = _writable_view(dest, "dest")
+    offs = _int_list("offsets", offsets)
+    lens = _int_list("lengths", lengths)
+    count = len(offs)
+    if len(lens) != count:
+        raise ValueError(f"{count} offsets but {len(lens)} lengths")
+    size = dst.nbytes
+    for o, n in zip(offs, lens):
+        if o < 0 or n < 0 or n > MAX_DATA_LENGTH or o + n > size:
+            raise ValueError(f"range [{o}, {o}+{n}) does not fit a {size}-byte destination")
+    have = src.nbytes
+    pos = 0
+    for i in range(count):
+        if have - pos < HEADER_BLOCK:
+            raise MmpProtocolError(f"stream ended in the header of response {i}")
+        tcode = src[pos + 3] >> 4
+        if tcode != TCODE_READ_BLOCK_RESPONSE:
+            raise MmpProtocolError(f"response {i}: tcode {tcode}, expected 7")
+        tl = src[pos + 2] >> 2
+        want = (tl0 + i) % TL_MODULO
+        if tl != want:
+            raise MmpProtocolError(f"response {i}: tl {tl}, expected {want}")
+        rcode = src[pos + 6] >> 4
+        if rcode:
+            raise MmpNakError(rcode)
+        dlen = (src[pos + 12] << 8) | src[pos + 13]
+        n = lens[i]
+        if dlen != n:
+            raise MmpProtocolError(f"response {i}: data_length {dlen}, expected {n}")
+        start = pos + HEADER_BLOCK
+        if have - start < n:
+            raise MmpProtocolError(f"stream ended in the data of response {i}")
+        o = offs[i]
+        dst[o:o + n] = src[start:start + n]
+        pos = start + n
+    return pos
+
+
+# ----------------------------------------------------------------------------- bulk BE values
+def _element(typecode: object) -> Tuple[int, str, str]:
+    try:
+        return _ELEMENT[typecode]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise ValueError(f"typecode must be one of {sorted(_ELEMENT)}, not {typecode!r}") from None
+
+
+def unpack_be(buf: Buffer, typecode: str) -> List[Union[int, float]]:
+    """Python values of a run of big-endian elements.
+
+    ``typecode``: ``"i"`` int32, ``"I"`` uint32, ``"f"`` float32, ``"q"``
+    int64, ``"Q"`` uint64.  ``len(buf)`` must be a multiple of the element
+    size (``ValueError`` otherwise).
+    """
+    size, code, _ = _element(typecode)
+    mv = _bytes_view(buf, "buf")
+    n, rem = divmod(mv.nbytes, size)
+    if rem:
+        raise ValueError(f"{mv.nbytes} bytes is not a whole number of {size}-byte elements")
+    return list(struct.unpack(f">{n}{code}", mv))
+
+
+def _checked_values(values: object, typecode: str) -> List[Any]:
+    if isinstance(values, (int, float)) or not hasattr(values, "__iter__"):
+        values = [values]
+    items = list(values)  # type: ignore[call-overload]
+    if typecode == "f":
+        out: List[Any] = []
+        for v in items:
+            if isinstance(v, (str, bytes)) or not hasattr(v, "__float__"):
+                raise TypeError(f"float value expected, not {type(v).__name__}")
+            f = float(v)
+            try:
+                _F32.pack(f)   # finite values that round past float32 overflow
+            except OverflowError:
+                raise ValueError(f"{f!r} does not fit a float32") from None
+            out.append(f)
+        return out
+    lo, hi = _INT_LIMITS[typecode]
+    out = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, int):
+            try:
+                iv = operator.index(v)
+            except TypeError:
+                raise TypeError(f"int value expected, not {type(v).__name__}") from None
+        else:
+            iv = int(v)
+        if iv < lo or iv > hi:
+            raise ValueError(f"{iv} does not fit {'u' if lo == 0 else ''}int{8 * _ELEMENT[typecode][0]}")
+        out.append(iv)
+    return out
+
+
+def pack_be(values: Union[int, float, Iterable[Union[int, float]]], typecode: str) -> bytes:
+    """Big-endian bytes of one value or a sequence of values (see ``unpack_be``).
+
+    A value that does not fit the type is ``ValueError``, a wrong type ``TypeError``.
+    float32 accepts NaN and infinities; finite values beyond float32 are ``ValueError``.
+    """
+    size, code, _ = _element(typecode)
+    vals = _checked_values(values, typecode)
+    return struct.pack(f">{len(vals)}{code}", *vals)
+
+
+def _native_dest(dest: Buffer, typecode: str, count: int) -> memoryview:
+    size = _ELEMENT[typecode][0]
+    dst = _writable_view(dest, "dest")
+    if dst.nbytes < count * size:
+        raise ValueError(f"dest holds {dst.nbytes} bytes, {count * size} needed")
+    return dst
+
+
+def unpack_be_into(buf: Buffer, dest: Buffer, typecode: str) -> int:
+    """Convert big-endian elements of ``buf`` to native byte order into ``dest``.
+
+    ``dest`` is any writable C-contiguous buffer (``array(typecode)``, a numpy
+    array of the matching dtype, a bytearray); its bytes are filled from the
+    start.  Returns the number of elements written.
+    """
+    size, _, acode = _element(typecode)
+    src = _bytes_view(buf, "buf")
+    n, rem = divmod(src.nbytes, size)
+    if rem:
+        raise ValueError(f"{src.nbytes} bytes is not a whole number of {size}-byte elements")
+    dst = _native_dest(dest, typecode, n)
+    tmp = array(acode)
+    tmp.frombytes(src)
+    if not _BIG:
+        tmp.byteswap()
+    dst[:n * size] = memoryview(tmp).cast("B")
+    return n
+
+
+def pack_be_from(src: Buffer, typecode: str) -> bytes:
+    """Big-endian bytes of the native-order elements in buffer ``src``."""
+    size, _, acode = _element(typecode)
+    mv = _bytes_view(src, "src")
+    n, rem = divmod(mv.nbytes, size)
+    if rem:
+        raise ValueError(f"{mv.nbytes} bytes is not a whole number of {size}-byte elements")
+    tmp = array(acode)
+    tmp.frombytes(mv)
+    if not _BIG:
+        tmp.byteswap()
+    return tmp.tobytes()

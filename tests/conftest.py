@@ -1,0 +1,78 @@
+"""Shared fixtures.  Every codec test runs on both implementations.
+
+The ``codec`` fixture is parametrized over the compiled ``mmpfast._codec``
+and the pure ``mmpfast._codec_py``.  When the compiled one cannot be
+imported its cases fail (they are never silently skipped) unless
+``MMPFAST_NO_EXTENSIONS=1`` says a pure build is intended.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Dict, List
+
+import pytest
+
+from mmpfast._env import no_extensions
+
+REPO = Path(__file__).resolve().parent.parent
+#: golden vectors live beside the repo in ../shared/vectors (never copied in)
+VECTORS = Path(os.environ.get("MMPFAST_VECTORS", REPO.parent / "shared" / "vectors"))
+
+IMPLEMENTATIONS = ["cython", "python"]
+_MODULES = {"cython": "mmpfast._codec", "python": "mmpfast._codec_py"}
+
+
+def load_codec(name: str) -> ModuleType:
+    """Import one codec implementation by name ("cython" or "python")."""
+    if name == "cython" and no_extensions():
+        try:
+            return importlib.import_module(_MODULES[name])
+        except ImportError:
+            pytest.skip("pure build requested with MMPFAST_NO_EXTENSIONS=1")
+    return importlib.import_module(_MODULES[name])
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def codec(request: pytest.FixtureRequest) -> ModuleType:
+    """Each codec implementation in turn."""
+    return load_codec(request.param)
+
+
+@pytest.fixture(params=[("cython", "python"), ("python", "cython")], ids=["cy->py", "py->cy"])
+def codec_pair(request: pytest.FixtureRequest) -> tuple:
+    """(encoder, decoder) pairs across the two implementations."""
+    a, b = request.param
+    return load_codec(a), load_codec(b)
+
+
+def load_vectors(name: str) -> Dict[str, Any]:
+    """Load ``../shared/vectors/<name>`` relative to the repository."""
+    path = VECTORS / name
+    if not path.exists():
+        pytest.fail(f"golden vectors not found at {path} (set MMPFAST_VECTORS)")
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@pytest.fixture(scope="session")
+def frames_vectors() -> Dict[str, Any]:
+    return load_vectors("frames.json")
+
+
+@pytest.fixture(scope="session")
+def memmap_vectors() -> Dict[str, Any]:
+    return load_vectors("memmap.json")
+
+
+@pytest.fixture(scope="session")
+def stream_vector() -> Dict[str, Any]:
+    return load_vectors("stream_standard.json")
+
+
+def hexbytes(text: str) -> bytes:
+    """Bytes of a space-separated hex string as used in the vectors."""
+    return bytes.fromhex(text)
