@@ -422,7 +422,10 @@ def _checked_values(values: object, typecode: str) -> List[Any]:
         for v in items:
             if isinstance(v, (str, bytes)) or not hasattr(v, "__float__"):
                 raise TypeError(f"float value expected, not {type(v).__name__}")
-            f = float(v)
+            try:
+                f = float(v)
+            except OverflowError:   # an int too large for any float
+                raise ValueError(f"{v!r} does not fit a float32") from None
             try:
                 _F32.pack(f)   # finite values that round past float32 overflow
             except OverflowError:

@@ -17,8 +17,8 @@ if no_extensions():
     from ._codec_py import IMPLEMENTATION, MAX_BLOCK, Frame, __all__  # noqa: F401
 else:
     try:
-        from ._codec import *  # type: ignore[no-redef]  # noqa: F401,F403
-        from ._codec import IMPLEMENTATION, MAX_BLOCK, Frame, __all__  # type: ignore[no-redef]  # noqa: F401
+        from ._codec import *  # type: ignore[assignment]  # noqa: F401,F403
+        from ._codec import IMPLEMENTATION, MAX_BLOCK, Frame, __all__  # type: ignore[assignment]  # noqa: F401
     except ImportError as exc:
         if require_extension():
             raise ImportError(
