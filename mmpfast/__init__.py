@@ -31,6 +31,7 @@ _LAZY = {
     "ScanPlan": ("plan", "ScanPlan"),
     "ScanResult": ("plan", "ScanResult"),
     "ScanLoop": ("scanloop", "ScanLoop"),
+    "AsyncScanLoop": ("scanloop", "AsyncScanLoop"),
 }
 
 __all__ = [

@@ -123,6 +123,10 @@ STREAM_READ_AREA: Final = 0xF1000000           # = standard packet bytes 4..547
 STREAM_READ_AREA_LENGTH: Final = 0x220
 STREAM_PACKET_LENGTH: Final = 604
 STREAM_HEADER_LENGTH: Final = 4
+#: standard stream packet header, bytes 2-3 after the 16-bit BE length: 0x00, then
+#: 0xA (1394 isochronous data block) << 4 | sync code 0x8 (PROTOCOL.md §2.4)
+STREAM_HEADER_BYTE2: Final = 0x00
+STREAM_HEADER_BYTE3: Final = 0xA8
 STREAM_POINTS: Final = 64
 # offsets inside the stream read area (add STREAM_HEADER_LENGTH for the packet)
 STREAM_OFF_ANALOG: Final = 0x000               # 64 x float32
@@ -425,3 +429,25 @@ def find_area(address: int, length: int) -> "Area | None":
         if area.first <= address <= area.last:
             return area if end <= area.last else None
     return None
+
+
+# =============================================================================
+# Reads with side effects (§2.3, §3.6-3.7): read-and-clear and calc-and-set.
+# A planner must never read bytes here that nobody asked for.
+# =============================================================================
+READ_SIDE_EFFECT_RANGES: Final[Tuple[Tuple[int, int], ...]] = (   # (first, last inclusive)
+    (0xF01C8000, 0xF01D3FFF),    # EPIC read-and-clear area
+    (EPIC_ANALOG_READ_CLEAR, 0xF01DFFFF),
+    (EPIC_DIGITAL_READ_CLEAR, 0xF02F7FFF),
+    (0xF0E00000, 0xF0E001FF),    # analog calc and set (reading sets)
+    (0xF0F00000, 0xF0F002FF),    # SNAP digital read-and-clear
+    (0xF0F80000, 0xF0F801FF),    # SNAP analog read-and-clear
+    (0xF180A000, 0xF180BFFF),    # HD latches and counters read-and-clear
+)
+
+
+def read_has_side_effects(address: int, length: int) -> bool:
+    """True when reading ``[address, address + length)`` touches a read-and-clear
+    or calc-and-set range (reading there changes the device)."""
+    end = address + max(length, 1) - 1
+    return any(first <= end and address <= last for first, last in READ_SIDE_EFFECT_RANGES)

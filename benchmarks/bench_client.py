@@ -1,0 +1,180 @@
+"""Client benchmarks against the simulator (pytest-benchmark).
+
+    python -m pytest benchmarks/bench_client.py -q -p no:cacheprovider -s
+
+(``-s`` shows the ratio lines printed at the end.)
+
+Groups: round trips (blocking, asyncio), pipelining of a multi-chunk read
+with device latency injected (the simulator answers one request at a time,
+so this measures what pipelining saves besides the device's own time), bulk ``read_into`` throughput next to a bare
+socket ``recv_into`` of the same request/response stream, and optommp 0.7
+on the same simulator for the same operations.  The ratios are printed at
+the end of the run.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any, Dict, Iterator
+
+import pytest
+
+from mmpfast import AsyncClient, Client, codec
+from mmpfast.sim import Simulator
+
+pytest.importorskip("pytest_benchmark")
+
+MEDIANS: Dict[str, float] = {}
+BULK = 1 << 20          # bytes of the large read
+BULK_ADDRESS = 0xF0DA0000
+LATENCY = 0.0005        # device answer time for the pipelining cases
+
+
+def _median(benchmark: Any) -> float:
+    return float(benchmark.stats.stats.median)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    m = MEDIANS
+
+    def line(text: str) -> None:
+        if tr is not None:
+            tr.write_line(text)
+        else:  # pragma: no cover
+            print(text)
+    line("")
+    line(f"mmpfast client ratios (codec: {codec.IMPLEMENTATION})")
+    if "blocking_uptime" in m:
+        line(f"  blocking uptime round trips/s: {1 / m['blocking_uptime']:.0f}")
+    if "async_uptime" in m:
+        line(f"  asyncio uptime round trips/s: {1 / m['async_uptime']:.0f}")
+    if "pipe1" in m and "pipe8" in m:
+        line(f"  32 KiB read, latency {LATENCY * 1e3:.1f} ms: pipeline 8 is "
+             f"{m['pipe1'] / m['pipe8']:.2f}x faster than pipeline 1")
+    if "bulk_client" in m and "bulk_bare" in m:
+        line(f"  1 MiB read_into: {BULK / m['bulk_client'] / 1e6:.1f} MB/s vs bare socket "
+             f"{BULK / m['bulk_bare'] / 1e6:.1f} MB/s = {m['bulk_bare'] / m['bulk_client']:.2f} of bare")
+    for op in ("uptime", "digital", "int32"):
+        a, b = m.get(f"mmpfast_{op}"), m.get(f"optommp_{op}")
+        if a and b:
+            line(f"  {op}: mmpfast {a * 1e6:.1f} us, optommp {b * 1e6:.1f} us, "
+                 f"mmpfast/optommp speed {b / a:.2f}x")
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Any]:
+    with Simulator(port=0) as s:
+        s.memory.write(BULK_ADDRESS, bytes(range(256)) * 128)
+        yield s
+
+
+@pytest.fixture(scope="module")
+def slow_sim() -> Iterator[Any]:
+    with Simulator(port=0, latency=LATENCY) as s:
+        yield s
+
+
+# ----------------------------------------------------------------------------- round trips
+@pytest.mark.benchmark(group="round-trip")
+def test_blocking_uptime(benchmark: Any, sim: Any) -> None:
+    with Client(sim.host, sim.port) as c:
+        c.uptime_ms()
+        benchmark(c.uptime_ms)
+    MEDIANS["blocking_uptime"] = _median(benchmark)
+
+
+@pytest.mark.benchmark(group="round-trip")
+def test_async_uptime(benchmark: Any, sim: Any) -> None:
+    n = 100
+
+    async def batch(c: AsyncClient) -> None:
+        for _ in range(n):
+            await c.uptime_ms()
+    with asyncio.Runner() as runner:
+        c = AsyncClient(sim.host, sim.port)
+        runner.run(c.uptime_ms())
+        benchmark.pedantic(lambda: runner.run(batch(c)), rounds=20, iterations=1)
+        runner.run(c.close())
+    MEDIANS["async_uptime"] = _median(benchmark) / n
+
+
+@pytest.mark.benchmark(group="pipeline")
+@pytest.mark.parametrize("pipeline", [1, 8])
+def test_pipelined_read(benchmark: Any, slow_sim: Any, pipeline: int) -> None:
+    with Client(slow_sim.host, slow_sim.port, pipeline=pipeline) as c:
+        buf = bytearray(32 * 1024)
+        c.read_into(BULK_ADDRESS, buf)
+        benchmark.pedantic(c.read_into, args=(BULK_ADDRESS, buf), rounds=10, iterations=1)
+    MEDIANS[f"pipe{pipeline}"] = _median(benchmark)
+
+
+# ----------------------------------------------------------------------------- bulk
+@pytest.mark.benchmark(group="bulk")
+def test_bulk_read_into(benchmark: Any, sim: Any) -> None:
+    buf = bytearray(BULK)
+    with Client(sim.host, sim.port, timeout=10.0) as c:
+        c.read_into(0xF0DA0000, memoryview(buf)[:0x9000])
+        benchmark.pedantic(c.read_into, args=(0xF0DA0000, memoryview(buf)[:0x9000]),
+                           rounds=10, iterations=1)
+    MEDIANS["bulk_client"] = _median(benchmark) * BULK / 0x9000
+
+
+@pytest.mark.benchmark(group="bulk")
+def test_bulk_bare_socket(benchmark: Any, sim: Any) -> None:
+    """The same request/response stream (1024-byte block reads, one at a time) on a bare socket."""
+    size = 0x9000
+    ranges = [(0xF0DA0000 + i, 1024) for i in range(0, size, 1024)]
+    requests = [codec.encode_read_blocks(i % 64, [r]) for i, r in enumerate(ranges)]
+    rbuf = bytearray(16 + 1024)
+    view = memoryview(rbuf)
+    sock = socket.create_connection((sim.host, sim.port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def run() -> None:
+        for req in requests:
+            sock.sendall(req)
+            got = 0
+            while got < 1040:
+                got += sock.recv_into(view[got:])
+    try:
+        run()
+        benchmark.pedantic(run, rounds=10, iterations=1)
+    finally:
+        sock.close()
+    MEDIANS["bulk_bare"] = _median(benchmark) * BULK / size
+
+
+# ----------------------------------------------------------------------------- optommp
+def _optommp(sim: Any) -> Any:
+    optommp = pytest.importorskip("optommp")
+    o = optommp.O22MMP.__new__(optommp.O22MMP)   # its constructor hard-codes port 2001
+    o.sock = socket.create_connection((sim.host, sim.port))
+    o.tlabel = 0
+    return o
+
+
+OPS = {
+    "uptime": (lambda c: c.uptime_ms(), lambda o: o.ReadBlock(0xF030010C, 4)),
+    "digital": (lambda c: c.read_digital(0, 3), lambda o: o.GetDigitalPointState(0, 3)),
+    "int32": (lambda c: c.read_scratchpad_int32(7), lambda o: o.GetScratchPadIntegerArea(7)),
+}
+
+
+@pytest.mark.parametrize("op", list(OPS))
+@pytest.mark.parametrize("lib", ["mmpfast", "optommp"])
+def test_vs_optommp(benchmark: Any, sim: Any, lib: str, op: str) -> None:
+    benchmark.group = f"vs-optommp-{op}"
+    ours, theirs = OPS[op]
+    if lib == "mmpfast":
+        with Client(sim.host, sim.port) as c:
+            benchmark(ours, c)
+    else:
+        o = _optommp(sim)
+        try:
+            benchmark(theirs, o)
+        finally:
+            o.close()
+    MEDIANS[f"{lib}_{op}"] = _median(benchmark)

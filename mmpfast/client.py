@@ -1,0 +1,269 @@
+"""The blocking OptoMMP client (TCP).
+
+``Client`` only moves bytes: every public method comes from
+``mmpfast.requests.RequestMixin`` and every frame rule from
+``mmpfast.requests.exchange``.  What lives here is the socket: a lazy
+connect with ``TCP_NODELAY``, one deadline per call (``timeout`` seconds for
+the lock, the connect and every chunk together), ``recv_into`` a reused
+buffer, and the failure policy:
+
+* a timeout, a malformed or unexpected frame, or a dropped connection closes
+  the socket (it may be out of step); the next call connects again;
+* a write whose acknowledgement did not arrive raises ``WriteOutcomeUnknown``
+  (chained from the cause) and is never repeated;
+* a read is repeated once, on a new connection, when the connection dropped
+  (reset or closed by the peer) and time is left - never after a timeout
+  (the device may simply be slow; repeating would break the deadline) and
+  never for read-and-clear / calc-and-set areas (``memmap.read_has_side_effects``);
+* a NAK raises ``MmpNakError`` carrying the request's address; the connection
+  stays open.
+
+One ``Client`` may be shared by threads: calls are serialised by a lock.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import select
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any, Optional, Type
+
+from .errors import (MmpConnectionError, MmpError, MmpNakError, MmpProtocolError,
+                     MmpTimeoutError, WriteOutcomeUnknown)
+from .requests import (RECV, SEND, Connection, Operation, PeerClosed, RequestMixin,
+                       check_options, exchange)
+
+__all__ = ["Client", "DEFAULT_PORT"]
+
+log = logging.getLogger("mmpfast.client")
+
+DEFAULT_PORT = 2001
+_monotonic = time.monotonic
+
+
+def _stale(sock: socket.socket) -> bool:
+    """True when the idle socket was closed by the peer or holds unsolicited bytes.
+
+    The socket must be non-blocking (``timeout`` 0), as both clients keep it.
+    """
+    try:
+        data = sock.recv(1, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+    if data:
+        log.warning("unsolicited bytes from the device on an idle connection; reconnecting")
+    return True
+
+
+_HAS_POLL = hasattr(select, "poll")
+
+
+def _wait(sock: socket.socket, writing: bool, timeout: float) -> None:
+    """Block until ``sock`` is readable (writable) or ``timeout`` seconds pass (``socket.timeout``)."""
+    if timeout <= 0:
+        raise socket.timeout("deadline passed")
+    if _HAS_POLL:
+        p = select.poll()
+        p.register(sock, select.POLLOUT if writing else select.POLLIN)
+        ready = bool(p.poll(max(1, math.ceil(timeout * 1000))))
+    else:  # pragma: no cover - platforms without poll()
+        rl, wl, _ = select.select([] if writing else [sock], [sock] if writing else [], [], timeout)
+        ready = bool(rl or wl)
+    if not ready:
+        raise socket.timeout("deadline passed")
+
+
+class Client(RequestMixin):
+    """Blocking OptoMMP client for one controller.
+
+    ``Client(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1)``:
+    ``timeout`` is the budget of one call in seconds (lock, connect, all
+    chunks), ``max_block`` the largest data length of one request in bytes,
+    ``pipeline`` how many requests may be in flight at once (1..64).  The
+    connection is made on first use and remade after a failure.  Use it as a
+    context manager or call ``close()``.
+    """
+
+    def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 2.0,
+                 max_block: int = 1024, pipeline: int = 1) -> None:
+        self.host = host
+        self.port = port
+        self._timeout, self._max_block, self._pipeline = check_options(timeout, max_block, pipeline)
+        self._sock: Optional[socket.socket] = None
+        self._conn = Connection(self._pipeline * (16 + self._max_block))
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def timeout(self) -> float:
+        """Budget of one call, in seconds."""
+        return self._timeout
+
+    @property
+    def pipeline(self) -> int:
+        """Most requests in flight at once."""
+        return self._pipeline
+
+    @property
+    def connected(self) -> bool:
+        """True while a TCP connection is open (it may still turn out to be dead)."""
+        return self._sock is not None
+
+    def __repr__(self) -> str:
+        state = "connected" if self._sock is not None else "idle"
+        return f"<mmpfast.Client {self.host}:{self.port} {state}>"
+
+    # ---------------------------------------------------------------- lifecycle
+    def connect(self) -> None:
+        """Open the connection now instead of on the first call (within ``timeout``)."""
+        deadline = _monotonic() + self._timeout
+        with self._locked(deadline):
+            self._ensure(deadline)
+
+    def close(self) -> None:
+        """Close the connection.  A later call opens a new one."""
+        with self._lock:
+            self._drop()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- internals
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:  # pragma: no cover
+                pass
+
+    def _locked(self, deadline: float) -> "_Held":
+        remaining = deadline - _monotonic()
+        if not self._lock.acquire(timeout=max(remaining, 0.0)):
+            raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s")
+        return _Held(self._lock)
+
+    def _ensure(self, deadline: float) -> socket.socket:
+        sock = self._sock
+        if sock is not None:
+            if not _stale(sock):
+                return sock
+            log.debug("%s:%s: connection went stale, reconnecting", self.host, self.port)
+            self._drop()
+        remaining = deadline - _monotonic()
+        if remaining <= 0:
+            raise MmpTimeoutError(f"{self.host}:{self.port}: no time left to connect")
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=remaining)
+        except socket.timeout as exc:
+            raise MmpTimeoutError(f"{self.host}:{self.port}: connect timed out") from exc
+        except OSError as exc:
+            raise MmpConnectionError(f"{self.host}:{self.port}: cannot connect: {exc}") from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # pragma: no cover - not a TCP socket on some platforms
+            pass
+        sock.settimeout(0.0)       # non-blocking from here on; deadlines are kept by _wait
+        self._sock = sock
+        self._conn.pending_write = None
+        log.debug("%s:%s: connected", self.host, self.port)
+        return sock
+
+    def _pump(self, sock: socket.socket, op: Operation, deadline: float) -> None:
+        # The socket is non-blocking: try the call, wait with poll() only when it would block.
+        gen = exchange(op, self._conn, self._pipeline)
+        step = next(gen)
+        while True:
+            if step[0] is SEND:
+                data = memoryview(step[1])
+                while data:
+                    try:
+                        sent = sock.send(data)
+                    except (BlockingIOError, InterruptedError):
+                        _wait(sock, True, deadline - _monotonic())
+                        continue
+                    data = data[sent:]
+                reply = None
+            else:
+                while True:
+                    _wait(sock, False, deadline - _monotonic())
+                    try:
+                        reply = sock.recv_into(step[1])
+                        break
+                    except (BlockingIOError, InterruptedError):   # pragma: no cover - spurious wake-up
+                        continue
+            try:
+                step = gen.send(reply)
+            except StopIteration:
+                return
+
+    def _execute(self, op: Operation) -> Any:
+        deadline = _monotonic() + self._timeout
+        with self._locked(deadline):
+            for attempt in (0, 1):
+                sock = self._ensure(deadline)
+                self._conn.pending_write = None
+                try:
+                    self._pump(sock, op, deadline)
+                except MmpNakError:
+                    raise
+                except MmpProtocolError:
+                    self._drop()
+                    raise
+                except socket.timeout as exc:
+                    self._drop()
+                    err = MmpTimeoutError(f"{self.host}:{self.port}: no answer within {self._timeout} s")
+                    err.__cause__ = exc
+                    if self._conn.pending_write is not None:
+                        raise self._unknown(err) from err
+                    raise err from exc
+                except (OSError, PeerClosed) as exc:
+                    self._drop()
+                    cerr = exc if isinstance(exc, MmpError) else MmpConnectionError(
+                        f"{self.host}:{self.port}: connection lost: {exc}")
+                    if cerr is not exc:
+                        cerr.__cause__ = exc
+                    if self._conn.pending_write is not None:
+                        raise self._unknown(cerr) from cerr
+                    if op.is_write:
+                        raise cerr from exc
+                    if attempt == 0 and deadline - _monotonic() > 0 and op.may_retry():
+                        log.info("%s:%s: connection lost during a read, retrying once",
+                                 self.host, self.port)
+                        continue
+                    raise cerr from exc
+                except BaseException:
+                    self._drop()   # interrupted mid-exchange: the stream is out of step
+                    raise
+                return op.finish()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _unknown(self, cause: BaseException) -> WriteOutcomeUnknown:
+        address = self._conn.pending_write
+        self._conn.pending_write = None
+        return WriteOutcomeUnknown(
+            f"{self.host}:{self.port}: write at 0x{address or 0:08X} sent but not acknowledged "
+            f"({cause}); not retried", address=address)
+
+
+class _Held:
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
