@@ -196,12 +196,11 @@ class Client(RequestMixin):
                 reply = None
             else:
                 while True:
-                    _wait(sock, False, deadline - _monotonic())
                     try:
                         reply = sock.recv_into(step[1])
                         break
-                    except (BlockingIOError, InterruptedError):   # pragma: no cover - spurious wake-up
-                        continue
+                    except (BlockingIOError, InterruptedError):
+                        _wait(sock, False, deadline - _monotonic())
             try:
                 step = gen.send(reply)
             except StopIteration:
