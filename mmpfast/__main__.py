@@ -1,0 +1,7 @@
+"""``python -m mmpfast <command>``: see ``mmpfast.cli``."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

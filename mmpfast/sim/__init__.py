@@ -1,0 +1,17 @@
+"""A simulated groov EPIC speaking OptoMMP, and a fault-injecting proxy.
+
+``Simulator`` (see ``mmpfast.sim.simulator``) serves the memory map of
+``mmpfast.sim.memory`` (whose docstring lists every rule the simulator
+follows, including the [INF] rules of PROTOCOL.md §5) over TCP and UDP.
+``FaultProxy`` and ``Fault`` (``mmpfast.sim.faults``) sit between a client
+and any server to delay, drop, cut or corrupt responses.
+"""
+from __future__ import annotations
+
+from .faults import Fault, FaultProxy
+from .memory import PROFILES, Memory, Stats, StreamConfig
+from .rack import DEFAULT_LAYOUT, ModuleSpec, parse_modules
+from .simulator import Simulator
+
+__all__ = ["Simulator", "Memory", "Stats", "StreamConfig", "PROFILES", "ModuleSpec",
+           "DEFAULT_LAYOUT", "parse_modules", "Fault", "FaultProxy"]

@@ -1,0 +1,62 @@
+"""Test helpers for users of mmpfast, and a pytest plugin.
+
+The plugin is registered through the ``pytest11`` entry point ``mmpfast``
+(or ``-p mmpfast.testing``) and provides two function-scoped fixtures:
+
+* ``mmp_sim``: a running ``mmpfast.sim.Simulator`` on 127.0.0.1, any free port;
+* ``mmp_client``: a ``mmpfast.Client`` connected to ``mmp_sim``.
+
+Configure the simulator of one test with a marker::
+
+    @pytest.mark.mmp_sim(modules=["di:8", "do:8"], latency=0.001, profile="snap")
+    def test_something(mmp_client): ...
+
+``Simulator``, ``FaultProxy`` and ``Fault`` are importable from here too.
+Importing this module does not need pytest; without it, the fixtures are
+simply not defined.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
+__all__ = ["Simulator", "FaultProxy", "Fault"]
+
+if TYPE_CHECKING:   # pragma: no cover
+    from .sim import Fault, FaultProxy, Simulator
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import sim
+        return getattr(sim, name)
+    raise AttributeError(f"module 'mmpfast.testing' has no attribute {name!r}")
+
+
+try:
+    import pytest
+except ImportError:   # pragma: no cover - plain (non-pytest) use
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    def pytest_configure(config: "pytest.Config") -> None:
+        config.addinivalue_line(
+            "markers", "mmp_sim(**kwargs): keyword arguments for the mmp_sim fixture's Simulator")
+
+    @pytest.fixture
+    def mmp_sim(request: "pytest.FixtureRequest") -> Iterator["Simulator"]:
+        """A running simulated groov EPIC (127.0.0.1, free port), stopped after the test."""
+        from .sim import Simulator
+
+        marker = request.node.get_closest_marker("mmp_sim")
+        kwargs = dict(marker.kwargs) if marker is not None else {}
+        with Simulator(**kwargs) as sim:
+            yield sim
+
+    @pytest.fixture
+    def mmp_client(mmp_sim: "Simulator") -> Iterator[Any]:
+        """A ``mmpfast.Client`` connected to ``mmp_sim``, closed after the test."""
+        from .client import Client
+
+        with Client(mmp_sim.host, mmp_sim.port) as client:
+            yield client
