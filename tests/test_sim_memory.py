@@ -11,7 +11,7 @@ import pytest
 from mmpfast import codec, memmap
 from mmpfast.errors import MmpNakError
 from mmpfast.sim import DEFAULT_LAYOUT, Memory, ModuleSpec, Simulator, parse_modules
-from tests.conftest import hexbytes, load_vectors
+from conftest import hexbytes, load_vectors
 
 
 @pytest.fixture

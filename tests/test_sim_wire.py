@@ -11,7 +11,7 @@ import pytest
 
 from mmpfast import codec, memmap
 from mmpfast.sim import Simulator
-from tests.conftest import hexbytes
+from conftest import hexbytes
 
 
 def recv_exact(sock: socket.socket, n: int, timeout: float = 3.0) -> bytes:
@@ -48,7 +48,7 @@ def conn(sim: Simulator) -> Iterator[socket.socket]:
 
 @pytest.fixture(scope="module")
 def vec() -> Dict[str, bytes]:
-    from tests.conftest import load_vectors
+    from conftest import load_vectors
     return {f["name"]: hexbytes(f["hex"]) for f in load_vectors("frames.json")["frames"]}
 
 
