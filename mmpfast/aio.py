@@ -10,7 +10,7 @@ The transport is a non-blocking socket driven with ``loop.sock_sendall`` and
 deadline covers the lock, the connect and every chunk of a call; calls are
 serialised by an ``asyncio.Lock``.  The failure policy is ``Client``'s: a
 timeout, protocol error, dropped connection or cancellation closes the socket
-(the next call reconnects), an unacknowledged write raises
+(the next call reconnects), an unacknowledged (or garbled-ack) write raises
 ``WriteOutcomeUnknown`` and is never repeated, a read is repeated once on a
 new connection after a drop (not after a timeout, never for read-and-clear
 areas), a NAK raises ``MmpNakError`` and keeps the connection.
@@ -177,8 +177,11 @@ class AsyncClient(RequestMixin):
                     await self._pump(sock, op)
                 except MmpNakError:
                     raise
-                except MmpProtocolError:
+                except MmpProtocolError as exc:
                     self._drop()
+                    if self._conn.pending_write is not None:
+                        # a garbled acknowledgement is no acknowledgement: say so
+                        raise self._unknown(exc) from exc
                     raise
                 except (OSError, PeerClosed) as exc:
                     self._drop()

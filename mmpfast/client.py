@@ -9,8 +9,8 @@ buffer, and the failure policy:
 
 * a timeout, a malformed or unexpected frame, or a dropped connection closes
   the socket (it may be out of step); the next call connects again;
-* a write whose acknowledgement did not arrive raises ``WriteOutcomeUnknown``
-  (chained from the cause) and is never repeated;
+* a write whose acknowledgement did not arrive, or arrived malformed, raises
+  ``WriteOutcomeUnknown`` (chained from the cause) and is never repeated;
 * a read is repeated once, on a new connection, when the connection dropped
   (reset or closed by the peer) and time is left - never after a timeout
   (the device may simply be slow; repeating would break the deadline) and
@@ -216,8 +216,11 @@ class Client(RequestMixin):
                     self._pump(sock, op, deadline)
                 except MmpNakError:
                     raise
-                except MmpProtocolError:
+                except MmpProtocolError as exc:
                     self._drop()
+                    if self._conn.pending_write is not None:
+                        # a garbled acknowledgement is no acknowledgement: say so
+                        raise self._unknown(exc) from exc
                     raise
                 except socket.timeout as exc:
                     self._drop()

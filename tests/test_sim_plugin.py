@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -16,19 +18,23 @@ import pytest
 from mmpfast import codec, memmap
 from mmpfast.sim import Simulator
 
-REPO = Path(__file__).resolve().parent.parent
+import mmpfast
+
+#: the folder the suite imported mmpfast from: site-packages for an installed
+#: build, the repository for an in-place one (never the source tree by accident)
+IMPORT_ROOT = Path(mmpfast.__file__).resolve().parent.parent
 
 
 def _env() -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(IMPORT_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
 def test_testing_module_imports_without_pytest_side_effects() -> None:
     code = ("import sys; sys.modules['pytest'] = None; import mmpfast.testing as t; "
             "assert not hasattr(t, 'mmp_sim'); assert t.Simulator.__name__ == 'Simulator'; print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=30)
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -56,7 +62,11 @@ def test_fixture_from_outside_the_package(tmp_path: Path) -> None:
             assert mmp_sim.memory.rack[0].kind == "ai" and mmp_sim.memory.puc_needed
     """))
     (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "mmpfast.testing", "-p", "no:cacheprovider",
+    # an installed mmpfast registers the plugin through its pytest11 entry point (the
+    # users' path); an in-place development tree has to name it
+    installed = any(ep.name == "mmpfast" for ep in importlib.metadata.entry_points(group="pytest11"))
+    plugin = [] if installed else ["-p", "mmpfast.testing"]
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", *plugin, "-p", "no:cacheprovider",
                           str(tmp_path / "test_user.py")],
                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -112,7 +122,7 @@ def test_start_stop_and_port_in_use() -> None:
 
 def test_cli_sim_serves_and_exits_0_on_ctrl_c() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "mmpfast", "sim", "--port", "0", "--modules", "di:8,do:8",
-                             "--latency", "1"], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--latency", "1"], env=_env(), cwd=tempfile.gettempdir(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
         assert proc.stdout is not None
@@ -135,7 +145,7 @@ def test_cli_sim_serves_and_exits_0_on_ctrl_c() -> None:
 
 
 def test_cli_sim_exits_0_on_sigterm() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "mmpfast", "sim", "--port", "0", "--no-udp"], env=_env(),
+    proc = subprocess.Popen([sys.executable, "-m", "mmpfast", "sim", "--port", "0", "--no-udp"], env=_env(), cwd=tempfile.gettempdir(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
