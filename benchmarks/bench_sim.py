@@ -8,16 +8,13 @@ Target: at least 50,000 small frames/s pipelined.
 """
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from typing import List
 
 from mmpfast import codec, memmap
-from mmpfast.sim import Simulator
+from mmpfast.sim import Simulator, SimulatorProcess
 
 BURST = 500                      # frames per pipelined send
 RESPONSE = 16 + 4                # a 4-byte read block answer
@@ -47,7 +44,7 @@ def _pump(address: tuple, frames: int, burst: bytes, window: int = 2) -> None:
             got += n
 
 
-def frames_per_second(sim: Simulator, connections: int, frames_per_connection: int) -> float:
+def frames_per_second(sim: "Simulator | SimulatorProcess", connections: int, frames_per_connection: int) -> float:
     """Pipelined read-block frames/s served across ``connections`` connections."""
     burst = _burst()
     threads: List[threading.Thread] = [
@@ -62,43 +59,8 @@ def frames_per_second(sim: Simulator, connections: int, frames_per_connection: i
     return connections * (frames_per_connection // BURST) * BURST / took
 
 
-class _Remote:
-    """A simulator in its own process (``python -m mmpfast sim --port 0``), so the
-    measuring threads do not share its interpreter lock."""
-
-    def __init__(self) -> None:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen([sys.executable, "-m", "mmpfast", "sim", "--port", "0"], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if "127.0.0.1:" not in line:
-            self.close()
-            raise RuntimeError(f"simulator did not start: {line!r}")
-        self.address = ("127.0.0.1", int(line.split("127.0.0.1:")[1].split()[0]))
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def __enter__(self) -> "_Remote":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def test_sim_pipelined_one_connection(benchmark) -> None:  # type: ignore[no-untyped-def]
-    with _Remote() as sim:
+    with SimulatorProcess() as sim:
         rate = benchmark.pedantic(frames_per_second, args=(sim, 1, 20000), rounds=3, iterations=1)
         benchmark.extra_info["frames_per_second"] = rate
         print(f"\nsimulator, 1 connection: {rate:,.0f} frames/s")
@@ -106,7 +68,7 @@ def test_sim_pipelined_one_connection(benchmark) -> None:  # type: ignore[no-unt
 
 
 def test_sim_pipelined_eight_connections(benchmark) -> None:  # type: ignore[no-untyped-def]
-    with _Remote() as sim:
+    with SimulatorProcess() as sim:
         rate = benchmark.pedantic(frames_per_second, args=(sim, 8, 5000), rounds=3, iterations=1)
         benchmark.extra_info["frames_per_second"] = rate
         print(f"\nsimulator, 8 connections: {rate:,.0f} frames/s")
@@ -115,7 +77,7 @@ def test_sim_pipelined_eight_connections(benchmark) -> None:  # type: ignore[no-
 
 def main() -> None:
     print(f"codec: {codec.IMPLEMENTATION}")
-    with _Remote() as remote:
+    with SimulatorProcess() as remote:
         frames_per_second(remote, 1, 5000)   # warm up
         for conns, per in ((1, 50000), (8, 10000)):
             rate = frames_per_second(remote, conns, per)

@@ -11,7 +11,8 @@ Configure the simulator of one test with a marker::
     @pytest.mark.mmp_sim(modules=["di:8", "do:8"], latency=0.001, profile="snap")
     def test_something(mmp_client): ...
 
-``Simulator``, ``FaultProxy`` and ``Fault`` are importable from here too.
+``Simulator``, ``SimulatorProcess`` (a simulator in a child process, for
+measurements), ``FaultProxy`` and ``Fault`` are importable from here too.
 Importing this module does not need pytest; without it, the fixtures are
 simply not defined.
 """
@@ -19,10 +20,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-__all__ = ["Simulator", "FaultProxy", "Fault"]
+__all__ = ["Simulator", "SimulatorProcess", "FaultProxy", "Fault"]
 
 if TYPE_CHECKING:   # pragma: no cover
-    from .sim import Fault, FaultProxy, Simulator
+    from .sim import Fault, FaultProxy, Simulator, SimulatorProcess
 
 
 def __getattr__(name: str) -> Any:

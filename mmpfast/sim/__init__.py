@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from .faults import Fault, FaultProxy
 from .memory import PROFILES, Memory, Stats, StreamConfig
+from .process import SimulatorProcess
 from .rack import DEFAULT_LAYOUT, ModuleSpec, parse_modules
 from .simulator import Simulator
 
-__all__ = ["Simulator", "Memory", "Stats", "StreamConfig", "PROFILES", "ModuleSpec",
+__all__ = ["Simulator", "SimulatorProcess", "Memory", "Stats", "StreamConfig", "PROFILES", "ModuleSpec",
            "DEFAULT_LAYOUT", "parse_modules", "Fault", "FaultProxy"]
