@@ -247,15 +247,18 @@ def encode_read_blocks(first_tl: int, ranges: Iterable[Tuple[int, int]], source_
     sid = _int("source_id", source_id, MAX_SOURCE_ID)
     pack = BLOCK_REQUEST_HEADER.pack
     out = []
-    for item in ranges:
-        try:
-            address, length = item
-        except (TypeError, ValueError):
-            raise TypeError("ranges must hold (address, length) pairs") from None
-        out.append(pack(0, tl << 2, TCODE_READ_BLOCK << 4, sid, ADDRESS_HIGH,
-                        _int("address", address, MAX_ADDRESS),
-                        _int("length", length, MAX_DATA_LENGTH), 0))
-        tl = (tl + 1) % TL_MODULO
+    try:
+        for item in ranges:
+            try:
+                address, length = item
+            except (TypeError, ValueError):
+                raise TypeError("ranges must hold (address, length) pairs") from None
+            out.append(pack(0, tl << 2, TCODE_READ_BLOCK << 4, sid, ADDRESS_HIGH,
+                            _int("address", address, MAX_ADDRESS),
+                            _int("length", length, MAX_DATA_LENGTH), 0))
+            tl = (tl + 1) % TL_MODULO
+    except NotImplementedError:   # e.g. iterating a multi-dimensional memoryview
+        raise TypeError("ranges must be a sequence of (address, length) pairs") from None
     return b"".join(out)
 
 
@@ -301,13 +304,14 @@ def decode_frame(buf: Buffer) -> Frame:
     tcode = mv[3] >> 4
     tl = mv[2] >> 2
     sid = (mv[4] << 8) | mv[5]
+    rcode: Optional[int] = None
+    high: Optional[int] = None
+    address: Optional[int] = None
     if tcode in REQUEST_TCODES:
-        rcode = None
         high = (mv[6] << 8) | mv[7]
         address = int.from_bytes(mv[8:12], "big")
     else:
         rcode = mv[6] >> 4
-        high = address = None
     if tcode in VARIABLE_TCODES:
         dlen = n - HEADER_BLOCK
         data = mv[HEADER_BLOCK:n]
@@ -326,7 +330,7 @@ def decode_frame(buf: Buffer) -> Frame:
 def _int_list(name: str, seq: object) -> List[int]:
     try:
         items = list(seq)  # type: ignore[call-overload]
-    except TypeError:
+    except (TypeError, NotImplementedError):   # NotImplementedError: a multi-dimensional memoryview
         raise TypeError(f"{name} must be a sequence of ints") from None
     out = []
     for v in items:
@@ -416,7 +420,10 @@ def unpack_be(buf: Buffer, typecode: str) -> List[Union[int, float]]:
 def _checked_values(values: object, typecode: str) -> List[Any]:
     if isinstance(values, (int, float)) or not hasattr(values, "__iter__"):
         values = [values]
-    items = list(values)  # type: ignore[call-overload]
+    try:
+        items = list(values)
+    except NotImplementedError:   # e.g. a multi-dimensional memoryview
+        raise TypeError("values must be a number or a flat sequence of numbers") from None
     if typecode == "f":
         out: List[Any] = []
         for v in items:

@@ -160,12 +160,12 @@ SCRATCHPAD_STRING_MAX: Final = 128
 
 
 class Run(NamedTuple):
-    """A contiguous range of scratch-pad elements: ``count`` elements from
-    logical index ``index``, starting at byte ``address``."""
+    """A contiguous range of scratch-pad elements: ``elements`` elements from
+    logical index ``first``, starting at byte ``address``."""
 
     address: int
-    index: int
-    count: int
+    first: int
+    elements: int
 
 
 def _check_index(name: str, value: object, limit: int) -> int:

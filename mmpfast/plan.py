@@ -410,9 +410,9 @@ class ScanPlan:
                 raise TypeError(f"count must be an int, not {type(count).__name__}") from None
         runs = memmap.scratchpad_runs(kind, index, count)
         size = _SIZES[code]
-        i = runs[0].index
+        i = runs[0].first
         default = f"scratchpad_{kind}[{i}]" if count == 1 else f"scratchpad_{kind}[{i}:{i + count}]"
-        return self._add(name, default, "run", [(r.address, r.count * size) for r in runs], code, count)
+        return self._add(name, default, "run", [(r.address, r.elements * size) for r in runs], code, count)
 
     def add_scratchpad_int32(self, index: int, count: int = 1, name: Optional[str] = None) -> str:
         """``count`` int32 scratch-pad values from logical ``index`` (0..10239).

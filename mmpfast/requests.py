@@ -514,8 +514,8 @@ class RequestMixin:
         offsets: List[int] = []
         lengths: List[int] = []
         for run in runs:
-            base = (run.index - runs[0].index) * size
-            r, o, ln = _chunk(run.address, run.count * size, step)
+            base = (run.first - runs[0].first) * size
+            r, o, ln = _chunk(run.address, run.elements * size, step)
             ranges += r
             offsets += [base + x for x in o]
             lengths += ln
@@ -531,8 +531,8 @@ class RequestMixin:
         step = self._element_step(size)
         chunks: List[Tuple[int, memoryview]] = []
         for run in runs:
-            base = (run.index - runs[0].index) * size
-            chunks += _write_chunks(run.address, data[base:base + run.count * size], step)
+            base = (run.first - runs[0].first) * size
+            chunks += _write_chunks(run.address, data[base:base + run.elements * size], step)
         return self._execute(Operation(chunks=chunks, finish=_nothing))
 
     def read_scratchpad_int32(self, index: int, count: int = 1) -> Any:
