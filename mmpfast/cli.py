@@ -14,6 +14,8 @@ import sys
 from typing import Callable, List, Optional, Sequence
 
 from ._version import __version__
+from .cli_commands import ADDERS as _DEVICE_COMMANDS
+from .cli_commands import EXIT_CODES_TEXT, CliParser
 
 log = logging.getLogger("mmpfast.cli")
 
@@ -83,12 +85,30 @@ def _run_sim(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- main
-COMMANDS: List[Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]] = [_add_sim]
+COMMANDS: List[Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]] = [*_DEVICE_COMMANDS, _add_sim]
+
+
+_EPILOG = f"""examples:
+  mmpfast demo                                   tour against the built-in simulator
+  mmpfast info 10.0.0.5                          status table
+  mmpfast read 10.0.0.5 digital 0 3              on / off
+  mmpfast write 10.0.0.5 analog 3 0 12.5
+  mmpfast read 10.0.0.5 int32 0 10 --json
+  mmpfast scan 10.0.0.5 --modules 0-3,8 --rate 10
+  mmpfast dump 10.0.0.5 0xF0D81000 4096 -o scratch.bin
+  mmpfast sim --port 2001                        serve a simulated groov EPIC
+  mmpfast <command> --help                       every form and option of a command
+
+HOST is host or host:port (port 2001 by default).
+
+{EXIT_CODES_TEXT}"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered command."""
-    parser = argparse.ArgumentParser(prog="mmpfast", description="OptoMMP tools for groov EPIC and SNAP PAC.")
+    parser: argparse.ArgumentParser = CliParser(prog="mmpfast", description="OptoMMP tools for groov EPIC and SNAP PAC.",
+                                                epilog=_EPILOG,
+                                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"mmpfast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for add in COMMANDS:
@@ -99,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:       # --help, --version, usage errors: return their status
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
