@@ -242,7 +242,7 @@ cdef int _buffer_refused(object obj, bint writable, str name) except -1:
 
 cdef int _get_buffer(object obj, Py_buffer *view, bint writable, str name) except -1:
     """Acquire a C-contiguous (and writable if asked) byte view; the caller releases it."""
-    cdef int flags = PyBUF_C_CONTIGUOUS
+    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT   # FORMAT: refuse what memoryview() refuses
     if writable:
         flags |= PyBUF_WRITABLE
     try:
@@ -262,8 +262,8 @@ cdef object _byte_memoryview(object obj, str name):
     except TypeError:
         raise TypeError(f"{name} must be a bytes-like object, not {type(obj).__name__}") from None
     v = PyMemoryView_GET_BUFFER(mv)
-    if not PyBuffer_IsContiguous(v, b'C'):
-        raise TypeError(f"{name} must be a C-contiguous buffer")
+    if not PyBuffer_IsContiguous(v, b'C') or (v.len == 0 and not mv.c_contiguous):
+        raise TypeError(f"{name} must be a C-contiguous buffer")   # (an empty strided view too)
     if v.ndim != 1 or v.format == NULL or strcmp(v.format, b"B") != 0:
         mv = mv.cast("B")
     return mv
@@ -571,7 +571,7 @@ cdef long long *_int_array(object seq, str name, Py_ssize_t *count) except NULL:
                 PyBuffer_Release(&view)
     try:
         items = list(seq)
-    except TypeError:
+    except (TypeError, NotImplementedError):   # NotImplementedError: a multi-dimensional memoryview
         raise TypeError(f"{name} must be a sequence of ints") from None
     n = len(items)
     out = <long long *>PyMem_Malloc(max(n, 1) * sizeof(long long))
@@ -731,6 +731,8 @@ def encode_read_blocks(first_tl, ranges, source_id=0):
                 tl = (tl + 1) % C_TL_MODULO
                 count += 1
         return PyBytes_FromStringAndSize(<char *>buf, count * C_HEADER_BLOCK)
+    except NotImplementedError:   # e.g. iterating a multi-dimensional memoryview
+        raise TypeError("ranges must be a sequence of (address, length) pairs") from None
     finally:
         PyMem_Free(buf)
 
@@ -1071,7 +1073,10 @@ def pack_be(values, typecode):
     elif PyTuple_CheckExact(values):
         items = values
     else:
-        items = list(values)
+        try:
+            items = list(values)
+        except NotImplementedError:   # e.g. a multi-dimensional memoryview
+            raise TypeError("values must be a number or a flat sequence of numbers") from None
     n = len(items)
     out = _new_bytes(n * size)
     q = <unsigned char *>PyBytes_AS_STRING(out)

@@ -23,6 +23,32 @@ REPO = Path(__file__).resolve().parent.parent
 VECTORS = Path(os.environ.get("MMPFAST_VECTORS", REPO.parent / "shared" / "vectors"))
 
 IMPLEMENTATIONS = ["cython", "python"]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which codec and which mmpfast the suite runs on."""
+    import warnings
+
+    import mmpfast
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        from mmpfast import codec as picked
+    return (f"mmpfast {mmpfast.__version__} from {Path(mmpfast.__file__).parent}; "
+            f"codec: {picked.IMPLEMENTATION}"
+            f"{' (MMPFAST_NO_EXTENSIONS=1)' if no_extensions() else ''}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No silent slow path: unless the pure build was asked for, the compiled codec must load."""
+    if no_extensions():
+        return
+    try:
+        importlib.import_module("mmpfast._codec")
+    except ImportError as exc:
+        raise pytest.UsageError(
+            f"the compiled codec mmpfast._codec cannot be imported ({exc}). Install with "
+            "'pip install .[test]' and run pytest from the repository root (not 'python -m pytest'), "
+            "or set MMPFAST_NO_EXTENSIONS=1 to test the pure-Python build.") from exc
 _MODULES = {"cython": "mmpfast._codec", "python": "mmpfast._codec_py"}
 
 

@@ -116,6 +116,8 @@ class _TcpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._resume("writing")
+        if self.buf and not (self.closing or self.rejected):
+            self.data_received(b"")     # answer what was held back while the peer did not read
 
     # -- lifecycle
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -197,6 +199,11 @@ class _TcpConnection(asyncio.Protocol):
                     resp, _ = memory.respond(mv[pos:pos + n])
                     memory.stats.frames_out += 1
                     self.transport.write(resp)  # type: ignore[union-attr]
+                    if "writing" in self._pause_reasons:
+                        # the peer is not reading: keep the rest unanswered (reading
+                        # is paused) so one receive cannot queue megabytes of answers
+                        pos += n
+                        break
                 else:
                     pacer.put(bytes(mv[pos:pos + n]), n)
                 pos += n
@@ -216,7 +223,8 @@ class _TcpConnection(asyncio.Protocol):
                 self.buf = bytearray(buf[pos:])
         if pacer is not None and pacer.pending_bytes > MAX_PENDING_BYTES:
             self._pause("pending")
-        # len(buf) < MAX_FRAME here: only an incomplete frame is ever kept
+        # len(buf) < MAX_FRAME here (only an incomplete frame is kept), unless answers
+        # were held back for a peer that does not read: then at most one receive's worth
 
     def _stop_reading(self) -> None:
         self.rejected = True
