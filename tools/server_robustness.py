@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""Abuse the simulator and check that it stays up, keeps answering and stays small.
+
+The simulator runs in a child process (this script with ``--serve``), so its
+resident memory can be read from ``/proc/<pid>/status`` before and after.
+While the abuse goes on, well-behaved ``AsyncClient`` probes write a distinct
+scratch-pad value, read it back and time both; their latency is the measure
+of "keeps answering".  The abuse, all at once for ``--seconds``:
+
+* ``--connections`` held-open connections: a third idle, a third stopped
+  mid-header, a third announcing a large write block and stopped mid-data
+  (half-open peers that never finish a frame);
+* ``--slowloris`` senders that send valid requests one byte every
+  ``--drip`` seconds and check each answer;
+* ``--garbage`` workers that connect, send random bytes, hostile length
+  fields, valid requests followed by junk, or a request followed by a
+  half-close, then hang up, over and over.
+
+Prints one summary line (for the README's reliability table) and exits 1 on
+any probe error, any wrong value, a dead simulator, or memory growth above
+``--max-growth-mb``.
+
+    python tools/server_robustness.py --seconds 30 --connections 200
+
+Standard library and mmpfast only.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+try:
+    import mmpfast  # noqa: F401
+except ImportError:     # run from a checkout without installing: use the source tree
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mmpfast import AsyncClient, MmpError, codec, memmap  # noqa: E402
+from mmpfast.protocol import OFF_DATA_LENGTH  # noqa: E402
+
+#: scratch-pad int32 indexes the probes use (one per probe)
+PROBE_BASE = 9000
+
+
+# ----------------------------------------------------------------------------- measurements
+def rss_kb(pid: Optional[int] = None) -> int:
+    """Resident set size of ``pid`` (default: this process) in KiB, from /proc (0 when unknown)."""
+    return _proc_status_kb(pid, "VmRSS")
+
+
+def peak_rss_kb(pid: Optional[int] = None) -> int:
+    """Peak resident set size (VmHWM) of ``pid`` in KiB (0 when unknown)."""
+    return _proc_status_kb(pid, "VmHWM")
+
+
+def _proc_status_kb(pid: Optional[int], key: str) -> int:
+    path = f"/proc/{'self' if pid is None else pid}/status"
+    try:
+        with open(path, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    if pid is None:
+        import resource
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return 0
+
+
+def percentile(values: List[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by the nearest-rank method (NaN when empty)."""
+    if not values:
+        return math.nan
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
+
+
+@dataclass
+class AbuseReport:
+    """What happened during one abuse run (latencies in seconds)."""
+
+    seconds: float = 0.0
+    held: int = 0                    # held-open connections established
+    held_failed: int = 0             # held-open connections that could not be made
+    garbage_sessions: int = 0
+    garbage_bytes: int = 0
+    half_closed_answered: int = 0
+    slowloris_requests: int = 0      # requests completed byte by byte
+    slowloris_wrong: int = 0
+    probe_ok: int = 0
+    probe_errors: int = 0
+    probe_wrong: int = 0
+    latencies: List[float] = field(default_factory=list)
+    errors: List[str] = field(default_factory=list)
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies, 0.50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 0.99)
+
+    @property
+    def worst(self) -> float:
+        return max(self.latencies) if self.latencies else math.nan
+
+    @property
+    def ok(self) -> bool:
+        return (self.probe_errors == 0 and self.probe_wrong == 0 and self.slowloris_wrong == 0
+                and self.probe_ok > 0)
+
+
+# ----------------------------------------------------------------------------- the abusers
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except (OSError, asyncio.TimeoutError):
+        pass
+
+
+def _hostile_write_header(tl: int, announced: int) -> bytes:
+    """A block-write header announcing ``announced`` data bytes (up to 65535)."""
+    hdr = bytearray(codec.encode_write_block(tl, memmap.scratchpad_int32_address(0), b"\0\0\0\0")[:16])
+    hdr[OFF_DATA_LENGTH:OFF_DATA_LENGTH + 2] = announced.to_bytes(2, "big")
+    return bytes(hdr)
+
+
+async def _hold(host: str, port: int, i: int, stop: asyncio.Event, rep: AbuseReport) -> None:
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5.0)
+    except (OSError, asyncio.TimeoutError):
+        rep.held_failed += 1
+        return
+    rep.held += 1
+    try:
+        mode = i % 3
+        if mode == 1:       # stopped mid-header
+            writer.write(codec.encode_read_block(1, memmap.STATUS_UPTIME_MS, 4)[:10])
+        elif mode == 2:     # announces 60000 data bytes, sends 100
+            writer.write(_hostile_write_header(2, 60000) + bytes(100))
+        await writer.drain()
+        await stop.wait()
+    except OSError:
+        pass
+    finally:
+        await _close(writer)
+
+
+async def _slowloris(host: str, port: int, drip: float, stop: asyncio.Event, rep: AbuseReport) -> None:
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5.0)
+    except (OSError, asyncio.TimeoutError):
+        rep.held_failed += 1
+        return
+    tl = 0
+    try:
+        while not stop.is_set():
+            tl = (tl + 1) % 64
+            req = codec.encode_read_block(tl, memmap.STATUS_UPTIME_MS, 4)
+            for b in req:
+                writer.write(bytes((b,)))
+                await writer.drain()
+                try:
+                    await asyncio.wait_for(stop.wait(), drip)
+                    return
+                except asyncio.TimeoutError:
+                    pass
+            resp = await asyncio.wait_for(reader.readexactly(20), 5.0)
+            f = codec.decode_frame(resp)
+            if f.tcode != 7 or f.tl != tl or f.rcode != 0 or f.data_length != 4:
+                rep.slowloris_wrong += 1
+            rep.slowloris_requests += 1
+    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, MmpError) as exc:
+        rep.slowloris_wrong += 1
+        rep.errors.append(f"slowloris: {exc!r}")
+    finally:
+        await _close(writer)
+
+
+async def _garbage(host: str, port: int, seed: int, stop: asyncio.Event, rep: AbuseReport) -> None:
+    rng = random.Random(seed)
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5.0)
+        except (OSError, asyncio.TimeoutError):
+            await asyncio.sleep(0.01)
+            continue
+        try:
+            kind = rng.randrange(5)
+            if kind == 0:       # random bytes
+                payload = rng.randbytes(rng.randint(1, 4096))
+            elif kind == 1:     # hostile length field, body never completed
+                payload = _hostile_write_header(rng.randrange(64), 65535) + rng.randbytes(rng.randint(0, 2000))
+            elif kind == 2:     # a valid request, then junk with an undefined tcode
+                payload = (codec.encode_read_block(3, memmap.STATUS_UPTIME_MS, 4)
+                           + bytes((0, 0, 0, 0x30)) + rng.randbytes(rng.randint(0, 500)))
+            elif kind == 3:     # oversize read: must be a short NAK, not 64 KiB
+                payload = codec.encode_read_block(4, memmap.scratchpad_int32_address(0), 65535)
+            else:               # a request, then half-close: the answer must still come
+                payload = codec.encode_read_block(5, memmap.STATUS_UPTIME_MS, 4)
+            writer.write(payload)
+            rep.garbage_bytes += len(payload)
+            if kind == 4:
+                writer.write_eof()
+            await writer.drain()
+            try:
+                got = await asyncio.wait_for(reader.read(65536), 0.05 if kind < 3 else 2.0)
+            except asyncio.TimeoutError:
+                got = b""
+            if kind == 4 and len(got) == 20 and got[2] >> 2 == 5:
+                rep.half_closed_answered += 1
+            if kind == 3 and got and len(got) != 16:
+                rep.slowloris_wrong += 1
+                rep.errors.append(f"oversize read answered with {len(got)} bytes")
+        except OSError:
+            pass
+        finally:
+            await _close(writer)
+        rep.garbage_sessions += 1
+
+
+async def _probe(host: str, port: int, k: int, interval: float, stop: asyncio.Event,
+                 rep: AbuseReport) -> None:
+    index = PROBE_BASE + k
+    value = k << 20
+    async with AsyncClient(host, port, timeout=2.0) as c:
+        while not stop.is_set():
+            value = (value + 1) & 0x7FFFFFFF
+            t0 = time.monotonic()
+            try:
+                await c.write_scratchpad_int32(index, value)
+                t1 = time.monotonic()
+                got = await c.read_scratchpad_int32(index)
+                t2 = time.monotonic()
+            except MmpError as exc:
+                rep.probe_errors += 1
+                rep.errors.append(f"probe {k}: {exc!r}")
+            else:
+                rep.latencies += [t1 - t0, t2 - t1]
+                if got == [value]:
+                    rep.probe_ok += 1
+                else:
+                    rep.probe_wrong += 1
+                    rep.errors.append(f"probe {k}: wrote {value}, read {got}")
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+
+
+async def abuse(host: str, port: int, *, seconds: float, connections: int = 200, slowloris: int = 20,
+                garbage: int = 4, probes: int = 4, drip: float = 0.05,
+                probe_interval: float = 0.01, seed: int = 1) -> AbuseReport:
+    """Run every abuser against ``host:port`` for ``seconds`` while ``probes``
+    well-behaved clients measure their latency.  Returns an ``AbuseReport``."""
+    rep = AbuseReport()
+    stop = asyncio.Event()
+    t0 = time.monotonic()
+    held = [asyncio.ensure_future(_hold(host, port, i, stop, rep)) for i in range(connections)]
+    others = ([asyncio.ensure_future(_slowloris(host, port, drip, stop, rep)) for _ in range(slowloris)]
+              + [asyncio.ensure_future(_garbage(host, port, seed + i, stop, rep)) for i in range(garbage)]
+              + [asyncio.ensure_future(_probe(host, port, k, probe_interval, stop, rep))
+                 for k in range(probes)])
+    tasks = held + others
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        stop.set()
+        done, pending = await asyncio.wait(tasks, timeout=10.0)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                rep.errors.append(f"task: {t.exception()!r}")
+                rep.probe_errors += 1
+    rep.seconds = time.monotonic() - t0
+    return rep
+
+
+# ----------------------------------------------------------------------------- the child
+def serve_child(count: int, latency: float) -> None:
+    """Child mode: run ``count`` simulators in one event loop, print their
+    ports as one JSON line, serve until stdin closes."""
+    from contextlib import AsyncExitStack
+
+    from mmpfast.sim import Simulator
+
+    async def main() -> None:
+        async with AsyncExitStack() as stack:
+            sims = [await stack.enter_async_context(Simulator(latency=latency).serving())
+                    for _ in range(count)]
+            print(json.dumps({"pid": os.getpid(), "host": sims[0].host, "ports": [s.port for s in sims]}),
+                  flush=True)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, sys.stdin.read)    # parent closed the pipe: stop
+
+    asyncio.run(main())
+
+
+class ChildSimulators:
+    """``with ChildSimulators(n) as child:`` n simulators in a child process;
+    ``child.host``, ``child.ports``, ``child.pid``, ``child.alive``."""
+
+    def __init__(self, count: int = 1, latency: float = 0.0, script: Optional[str] = None) -> None:
+        self.count = count
+        self.latency = latency
+        self.script = script or os.path.abspath(__file__)
+        self.proc: Optional["subprocess.Popen[str]"] = None
+        self.host = "127.0.0.1"
+        self.ports: List[int] = []
+        self.pid = 0
+
+    def __enter__(self) -> "ChildSimulators":
+        env = dict(os.environ)
+        self.proc = subprocess.Popen(
+            [sys.executable, self.script, "--serve", str(self.count), "--latency", str(self.latency)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.__exit__(None, None, None)
+            raise RuntimeError("simulator child did not start")
+        info = json.loads(line)
+        self.host, self.ports, self.pid = info["host"], info["ports"], info["pid"]
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def __exit__(self, *exc: Any) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(10.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5.0)
+        finally:
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+# ----------------------------------------------------------------------------- main
+def run(seconds: float, connections: int, slowloris: int, garbage: int, probes: int, drip: float,
+        max_growth_mb: float, max_p99_ms: float) -> Tuple[bool, str, Dict[str, Any]]:
+    """One full run against a child simulator.  Returns (ok, summary line, details)."""
+    with ChildSimulators(1) as child:
+        port = child.ports[0]
+
+        async def warm() -> None:       # touch the code paths once before the baseline
+            async with AsyncClient(child.host, port) as c:
+                for k in range(probes):
+                    await c.write_scratchpad_int32(PROBE_BASE + k, 0)
+                    await c.read_scratchpad_int32(PROBE_BASE + k)
+        asyncio.run(warm())
+        before = rss_kb(child.pid)
+        rep = asyncio.run(abuse(child.host, port, seconds=seconds, connections=connections,
+                                slowloris=slowloris, garbage=garbage, probes=probes, drip=drip))
+        time.sleep(0.5)                 # let the child close what the abusers left
+        after = rss_kb(child.pid)
+        peak = peak_rss_kb(child.pid)
+
+        async def still_answers() -> int:
+            async with AsyncClient(child.host, port) as c:
+                return int(await c.uptime_ms())
+        try:
+            asyncio.run(still_answers())
+            alive = child.alive
+        except MmpError:
+            alive = False
+    growth_mb = (after - before) / 1024.0
+    p99_ms = rep.p99 * 1000
+    ok = rep.ok and alive and growth_mb <= max_growth_mb and p99_ms <= max_p99_ms \
+        and rep.held_failed == 0
+    line = (f"server_robustness: {rep.seconds:.1f} s, {rep.held} held-open conns, {slowloris} slowloris "
+            f"({rep.slowloris_requests} req), {rep.garbage_sessions} garbage sessions "
+            f"({rep.garbage_bytes / 1e6:.1f} MB); probes {rep.probe_ok} ok / {rep.probe_errors} errors / "
+            f"{rep.probe_wrong} wrong, latency p50 {rep.p50 * 1000:.2f} ms p99 {p99_ms:.2f} ms "
+            f"max {rep.worst * 1000:.1f} ms; sim RSS {before / 1024:.1f} -> {after / 1024:.1f} MB "
+            f"(peak {peak / 1024:.1f}); {'alive' if alive else 'DEAD'}; {'PASS' if ok else 'FAIL'}")
+    details = {"report": rep, "rss_before_kb": before, "rss_after_kb": after, "peak_kb": peak,
+               "alive": alive}
+    return ok, line, details
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=30.0, help="length of the abuse (default 30)")
+    p.add_argument("--connections", type=int, default=200, help="held-open connections (default 200)")
+    p.add_argument("--slowloris", type=int, default=20, help="byte-at-a-time senders (default 20)")
+    p.add_argument("--garbage", type=int, default=4, help="garbage-sending workers (default 4)")
+    p.add_argument("--probes", type=int, default=4, help="well-behaved clients (default 4)")
+    p.add_argument("--drip", type=float, default=0.05, help="seconds between slowloris bytes (default 0.05)")
+    p.add_argument("--max-growth-mb", type=float, default=20.0, help="allowed RSS growth (default 20 MB)")
+    p.add_argument("--max-p99-ms", type=float, default=100.0, help="allowed probe p99 latency (default 100 ms)")
+    p.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--latency", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.serve:
+        serve_child(args.serve, args.latency)
+        return 0
+    ok, line, details = run(args.seconds, args.connections, args.slowloris, args.garbage, args.probes,
+                            args.drip, args.max_growth_mb, args.max_p99_ms)
+    for err in details["report"].errors[:10]:
+        print("  error:", err, file=sys.stderr)
+    print(line)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
