@@ -25,10 +25,8 @@ from types import TracebackType
 from typing import Any, List, Optional, Tuple, Type
 
 from .client import DEFAULT_PORT, _stale
-from .errors import (MmpConnectionError, MmpError, MmpNakError, MmpProtocolError,
-                     MmpTimeoutError, WriteOutcomeUnknown)
-from .requests import (SEND, Connection, Operation, PeerClosed, RequestMixin, check_options,
-                       exchange)
+from .errors import MmpConnectionError, MmpError
+from .requests import SEND, ClientCore, Operation, exchange
 
 __all__ = ["AsyncClient"]
 
@@ -49,7 +47,7 @@ class _Deadline(Exception):
     """Internal: the call's deadline passed."""
 
 
-class AsyncClient(RequestMixin):
+class AsyncClient(ClientCore):
     """asyncio OptoMMP client for one controller.
 
     ``AsyncClient(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1)``,
@@ -57,33 +55,12 @@ class AsyncClient(RequestMixin):
     One instance belongs to one event loop.
     """
 
+    _kind = "AsyncClient"
+
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 2.0,
                  max_block: int = 1024, pipeline: int = 1) -> None:
-        self.host = host
-        self.port = port
-        self._timeout, self._max_block, self._pipeline = check_options(timeout, max_block, pipeline)
-        self._sock: Optional[socket.socket] = None
-        self._conn = Connection(self._pipeline * (16 + self._max_block))
+        super().__init__(host, port, timeout, max_block, pipeline)
         self._lock: Optional[asyncio.Lock] = None
-
-    @property
-    def timeout(self) -> float:
-        """Budget of one call, in seconds."""
-        return self._timeout
-
-    @property
-    def pipeline(self) -> int:
-        """Most requests in flight at once."""
-        return self._pipeline
-
-    @property
-    def connected(self) -> bool:
-        """True while a TCP connection is open."""
-        return self._sock is not None
-
-    def __repr__(self) -> str:
-        state = "connected" if self._sock is not None else "idle"
-        return f"<mmpfast.AsyncClient {self.host}:{self.port} {state}>"
 
     # ---------------------------------------------------------------- lifecycle
     async def connect(self) -> None:
@@ -102,14 +79,6 @@ class AsyncClient(RequestMixin):
         self._drop()
 
     # ---------------------------------------------------------------- internals
-    def _drop(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:  # pragma: no cover
-                pass
-
     async def _ensure(self) -> socket.socket:
         sock = self._sock
         if sock is not None:
@@ -175,32 +144,9 @@ class AsyncClient(RequestMixin):
                 self._conn.pending_write = None
                 try:
                     await self._pump(sock, op)
-                except MmpNakError:
-                    raise
-                except MmpProtocolError as exc:
-                    self._drop()
-                    if self._conn.pending_write is not None:
-                        # a garbled acknowledgement is no acknowledgement: say so
-                        raise self._unknown(exc) from exc
-                    raise
-                except (OSError, PeerClosed) as exc:
-                    self._drop()
-                    cerr = exc if isinstance(exc, MmpError) else MmpConnectionError(
-                        f"{self.host}:{self.port}: connection lost: {exc}")
-                    if cerr is not exc:
-                        cerr.__cause__ = exc
-                    if self._conn.pending_write is not None:
-                        raise self._unknown(cerr) from cerr
-                    if op.is_write:
-                        raise cerr from exc
-                    if attempt == 0 and op.may_retry():
-                        log.info("%s:%s: connection lost during a read, retrying once",
-                                 self.host, self.port)
-                        continue
-                    raise cerr from exc
-                except BaseException:
-                    self._drop()   # cancelled or timed out mid-exchange: out of step
-                    raise
+                except BaseException as exc:
+                    self._failed(exc, op, attempt == 0)
+                    continue
                 return op.finish()
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -222,19 +168,8 @@ class AsyncClient(RequestMixin):
                         raise
                     raise _Deadline() from exc
         except _Deadline as dl:
-            self._drop()
-            err = MmpTimeoutError(f"{self.host}:{self.port}: no answer within {self._timeout} s")
-            err.__cause__ = dl.__cause__
-            if op is not None and self._conn.pending_write is not None:
-                raise self._unknown(err) from err
-            raise err from dl.__cause__
+            err = self._timed_out(dl.__cause__)
+            raise err from err.__cause__
 
     def _execute(self, op: Operation) -> Any:
         return self._guarded(op)
-
-    def _unknown(self, cause: BaseException) -> WriteOutcomeUnknown:
-        address = self._conn.pending_write
-        self._conn.pending_write = None
-        return WriteOutcomeUnknown(
-            f"{self.host}:{self.port}: write at 0x{address or 0:08X} sent but not acknowledged "
-            f"({cause}); not retried", address=address)

@@ -31,10 +31,8 @@ import time
 from types import TracebackType
 from typing import Any, Optional, Type
 
-from .errors import (MmpConnectionError, MmpError, MmpNakError, MmpProtocolError,
-                     MmpTimeoutError, WriteOutcomeUnknown)
-from .requests import (RECV, SEND, Connection, Operation, PeerClosed, RequestMixin,
-                       check_options, exchange)
+from .errors import MmpConnectionError, MmpTimeoutError
+from .requests import SEND, ClientCore, Operation, exchange
 
 __all__ = ["Client", "DEFAULT_PORT"]
 
@@ -78,7 +76,7 @@ def _wait(sock: socket.socket, writing: bool, timeout: float) -> None:
         raise socket.timeout("deadline passed")
 
 
-class Client(RequestMixin):
+class Client(ClientCore):
     """Blocking OptoMMP client for one controller.
 
     ``Client(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1)``:
@@ -89,35 +87,12 @@ class Client(RequestMixin):
     context manager or call ``close()``.
     """
 
+    _kind = "Client"
+
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 2.0,
                  max_block: int = 1024, pipeline: int = 1) -> None:
-        self.host = host
-        self.port = port
-        self._timeout, self._max_block, self._pipeline = check_options(timeout, max_block, pipeline)
-        self._sock: Optional[socket.socket] = None
-        self._conn = Connection(self._pipeline * (16 + self._max_block))
+        super().__init__(host, port, timeout, max_block, pipeline)
         self._lock = threading.Lock()
-        self._closed = False
-
-    # ---------------------------------------------------------------- properties
-    @property
-    def timeout(self) -> float:
-        """Budget of one call, in seconds."""
-        return self._timeout
-
-    @property
-    def pipeline(self) -> int:
-        """Most requests in flight at once."""
-        return self._pipeline
-
-    @property
-    def connected(self) -> bool:
-        """True while a TCP connection is open (it may still turn out to be dead)."""
-        return self._sock is not None
-
-    def __repr__(self) -> str:
-        state = "connected" if self._sock is not None else "idle"
-        return f"<mmpfast.Client {self.host}:{self.port} {state}>"
 
     # ---------------------------------------------------------------- lifecycle
     def connect(self) -> None:
@@ -139,14 +114,6 @@ class Client(RequestMixin):
         self.close()
 
     # ---------------------------------------------------------------- internals
-    def _drop(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:  # pragma: no cover
-                pass
-
     def _locked(self, deadline: float) -> "_Held":
         remaining = deadline - _monotonic()
         if not self._lock.acquire(timeout=max(remaining, 0.0)):
@@ -214,48 +181,14 @@ class Client(RequestMixin):
                 self._conn.pending_write = None
                 try:
                     self._pump(sock, op, deadline)
-                except MmpNakError:
-                    raise
-                except MmpProtocolError as exc:
-                    self._drop()
-                    if self._conn.pending_write is not None:
-                        # a garbled acknowledgement is no acknowledgement: say so
-                        raise self._unknown(exc) from exc
-                    raise
                 except socket.timeout as exc:
-                    self._drop()
-                    err = MmpTimeoutError(f"{self.host}:{self.port}: no answer within {self._timeout} s")
-                    err.__cause__ = exc
-                    if self._conn.pending_write is not None:
-                        raise self._unknown(err) from err
-                    raise err from exc
-                except (OSError, PeerClosed) as exc:
-                    self._drop()
-                    cerr = exc if isinstance(exc, MmpError) else MmpConnectionError(
-                        f"{self.host}:{self.port}: connection lost: {exc}")
-                    if cerr is not exc:
-                        cerr.__cause__ = exc
-                    if self._conn.pending_write is not None:
-                        raise self._unknown(cerr) from cerr
-                    if op.is_write:
-                        raise cerr from exc
-                    if attempt == 0 and deadline - _monotonic() > 0 and op.may_retry():
-                        log.info("%s:%s: connection lost during a read, retrying once",
-                                 self.host, self.port)
-                        continue
-                    raise cerr from exc
-                except BaseException:
-                    self._drop()   # interrupted mid-exchange: the stream is out of step
-                    raise
+                    err = self._timed_out(exc)
+                    raise err from err.__cause__
+                except BaseException as exc:
+                    self._failed(exc, op, attempt == 0 and deadline - _monotonic() > 0)
+                    continue
                 return op.finish()
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _unknown(self, cause: BaseException) -> WriteOutcomeUnknown:
-        address = self._conn.pending_write
-        self._conn.pending_write = None
-        return WriteOutcomeUnknown(
-            f"{self.host}:{self.port}: write at 0x{address or 0:08X} sent but not acknowledged "
-            f"({cause}); not retried", address=address)
 
 
 class _Held:

@@ -22,22 +22,26 @@ with its own tl (0..63, rotating).  All values are big-endian on the wire.
 """
 from __future__ import annotations
 
+import logging
 import math
 import operator
-from array import array
+import socket
 from dataclasses import dataclass
 from typing import (Any, Callable, Generator, Iterable, List, Optional, Sequence, Tuple,
                     Union)
 
 from . import codec, memmap
-from .errors import MmpConnectionError, MmpNakError, MmpProtocolError
+from .errors import (MmpConnectionError, MmpError, MmpNakError, MmpProtocolError, MmpTimeoutError,
+                     WriteOutcomeUnknown)
 from .protocol import (HEADER_BLOCK, HEADER_SHORT, MAX_ADDRESS, MAX_DATA_LENGTH,
                        OFF_RCODE, OFF_TCODE, OFF_TL, TCODE_WRITE_RESPONSE, TL_MODULO)
 
 __all__ = [
     "Status", "DigitalChannel", "AnalogChannel", "Operation", "Connection", "RequestMixin",
-    "exchange", "PeerClosed", "SEND", "RECV", "DEFAULT_ENCODING",
+    "exchange", "PeerClosed", "SEND", "RECV", "DEFAULT_ENCODING", "ClientCore",
 ]
+
+log = logging.getLogger("mmpfast.client")
 
 #: Text encoding of scratch-pad strings unless a call says otherwise.  UTF-8
 #: is a superset of the ASCII that Opto 22's tools write; the 128-byte limit
@@ -617,6 +621,103 @@ class RequestMixin:
         return self._execute(Operation(ranges=plan.requests, offsets=plan.offsets,
                                        lengths=plan.lengths, dest=buf,
                                        finish=lambda: plan.result(buf)))
+
+
+class ClientCore(RequestMixin):
+    """State and failure policy shared by ``Client`` and ``AsyncClient``.
+
+    The transports provide ``_execute`` (and connect/pump bytes); everything
+    else about a connection's life is decided here, once:
+
+    * a NAK keeps the connection (every response of the window was read);
+    * any other failure mid-exchange closes it (it may be out of step);
+    * a write in flight whose acknowledgement did not arrive, or arrived
+      garbled, becomes ``WriteOutcomeUnknown`` and is never repeated;
+    * a read whose connection dropped may be repeated once on a new
+      connection (``_failed`` returns instead of raising).
+    """
+
+    _kind = "Client"
+
+    def __init__(self, host: str, port: int, timeout: object, max_block: object, pipeline: object) -> None:
+        self.host = host
+        self.port = port
+        self._timeout, self._max_block, self._pipeline = check_options(timeout, max_block, pipeline)
+        self._sock: Optional[socket.socket] = None
+        self._conn = Connection(self._pipeline * (HEADER_BLOCK + self._max_block))
+
+    @property
+    def timeout(self) -> float:
+        """Budget of one call (lock, connect and every chunk), in seconds."""
+        return self._timeout
+
+    @property
+    def pipeline(self) -> int:
+        """Most requests in flight at once."""
+        return self._pipeline
+
+    @property
+    def connected(self) -> bool:
+        """True while a TCP connection is open (it may still turn out to be dead)."""
+        return self._sock is not None
+
+    def __repr__(self) -> str:
+        state = "connected" if self._sock is not None else "idle"
+        return f"<mmpfast.{self._kind} {self.host}:{self.port} {state}>"
+
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:  # pragma: no cover
+                pass
+
+    def _unknown(self, cause: BaseException) -> WriteOutcomeUnknown:
+        address = self._conn.pending_write
+        self._conn.pending_write = None
+        return WriteOutcomeUnknown(
+            f"{self.host}:{self.port}: write at 0x{address or 0:08X} sent but not acknowledged "
+            f"({cause}); not retried", address=address)
+
+    def _timed_out(self, cause: Optional[BaseException]) -> MmpError:
+        """The error for a call whose deadline passed (the connection is closed)."""
+        self._drop()
+        err = MmpTimeoutError(f"{self.host}:{self.port}: no answer within {self._timeout} s")
+        err.__cause__ = cause
+        if self._conn.pending_write is not None:
+            unknown = self._unknown(err)
+            unknown.__cause__ = err
+            return unknown
+        return err
+
+    def _failed(self, exc: BaseException, op: Operation, retry_allowed: bool) -> None:
+        """Apply the failure policy to ``exc``, raised while ``op`` was exchanged.
+
+        Raises what the caller should see; returns only when the read may be
+        repeated once on a new connection.
+        """
+        if isinstance(exc, MmpNakError):
+            raise exc
+        self._drop()
+        pending = self._conn.pending_write is not None
+        if isinstance(exc, MmpProtocolError):
+            if pending:   # a garbled acknowledgement is no acknowledgement
+                raise self._unknown(exc) from exc
+            raise exc
+        if isinstance(exc, (OSError, PeerClosed)):
+            if isinstance(exc, MmpError):
+                cerr: MmpError = exc
+            else:
+                cerr = MmpConnectionError(f"{self.host}:{self.port}: connection lost: {exc}")
+                cerr.__cause__ = exc
+            if pending:
+                raise self._unknown(cerr) from cerr
+            if not op.is_write and retry_allowed and op.may_retry():
+                log.info("%s:%s: connection lost during a read, retrying once", self.host, self.port)
+                return
+            raise cerr
+        raise exc   # cancelled or interrupted mid-exchange: the connection is already closed
 
 
 def check_options(timeout: object, max_block: object, pipeline: object) -> Tuple[float, int, int]:
