@@ -41,7 +41,7 @@ from .protocol import MAX_ADDRESS, describe_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
-    from .plan import ScanPlan, ScanResult
+    from .plan import ScanResult
     from .scanloop import ScanStats
 
 __all__ = [

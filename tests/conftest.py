@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import socket
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 
@@ -97,6 +98,40 @@ def memmap_vectors() -> Dict[str, Any]:
 @pytest.fixture(scope="session")
 def stream_vector() -> Dict[str, Any]:
     return load_vectors("stream_standard.json")
+
+
+def recv_exact(sock: "socket.socket", n: int, timeout: float = 3.0, *, allow_short: bool = False) -> bytes:
+    """Receive exactly ``n`` bytes (each recv bounded by ``timeout`` seconds).
+
+    A peer that closes first raises ``ConnectionError``, or with
+    ``allow_short=True`` the bytes received so far are returned.
+    """
+    sock.settimeout(timeout)
+    out = bytearray()
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            if allow_short:
+                break
+            raise ConnectionError(f"closed after {len(out)} of {n} bytes")
+        out += chunk
+    return bytes(out)
+
+
+def load_tool(name: str) -> ModuleType:
+    """Import ``tools/<name>.py`` by path (the tools are scripts, not a package)."""
+    import importlib.util
+    import sys
+
+    mod_name = f"_mmpfast_tool_{name}"
+    if mod_name in sys.modules:
+        return sys.modules[mod_name]
+    spec = importlib.util.spec_from_file_location(mod_name, REPO / "tools" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def hexbytes(text: str) -> bytes:

@@ -4,7 +4,6 @@ the blocking client and on the asyncio client through one adapter."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import math
 import struct
 import time

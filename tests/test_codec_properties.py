@@ -5,7 +5,6 @@ from array import array
 from typing import Any, Callable, List, Tuple
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

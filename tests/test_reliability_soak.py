@@ -2,31 +2,15 @@
 that its checker really catches a lost value and an error."""
 from __future__ import annotations
 
-import importlib.util
 import struct
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any, Iterator
 
 import pytest
+from conftest import load_tool
 
 from mmpfast import memmap
 from mmpfast.sim import Fault, FaultProxy, Simulator
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
-
-
-def load_tool(name: str) -> ModuleType:
-    mod_name = f"_mmpfast_tool_{name}"
-    if mod_name in sys.modules:
-        return sys.modules[mod_name]
-    spec = importlib.util.spec_from_file_location(mod_name, TOOLS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 soak = load_tool("soak")

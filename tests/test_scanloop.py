@@ -9,7 +9,6 @@ from typing import Any, List
 
 import pytest
 
-from mmpfast import memmap
 from mmpfast.errors import MmpConnectionError, MmpTimeoutError
 from mmpfast.plan import ScanPlan, ScanResult
 from mmpfast.scanloop import AsyncScanLoop, ScanLoop

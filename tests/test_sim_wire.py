@@ -11,18 +11,7 @@ import pytest
 
 from mmpfast import codec, memmap
 from mmpfast.sim import Simulator
-from conftest import hexbytes
-
-
-def recv_exact(sock: socket.socket, n: int, timeout: float = 3.0) -> bytes:
-    sock.settimeout(timeout)
-    out = bytearray()
-    while len(out) < n:
-        chunk = sock.recv(n - len(out))
-        if not chunk:
-            raise ConnectionError(f"closed after {len(out)} of {n} bytes")
-        out += chunk
-    return bytes(out)
+from conftest import hexbytes, recv_exact
 
 
 def assert_closed(sock: socket.socket, timeout: float = 3.0) -> None:

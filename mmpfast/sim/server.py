@@ -11,7 +11,7 @@ import collections
 import ipaddress
 import logging
 import socket
-from typing import Any, Callable, Deque, Optional, Set, Tuple, Union
+from typing import Any, Callable, Deque, Optional, Set, Tuple
 
 from .. import codec
 from ..errors import MmpProtocolError
