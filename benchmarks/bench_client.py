@@ -105,11 +105,14 @@ def test_async_uptime(benchmark: Any, sim: Any) -> None:
     async def batch(c: AsyncClient) -> None:
         for _ in range(CALLS):
             await c.uptime_ms()
-    with asyncio.Runner() as runner:
+    loop = asyncio.new_event_loop()
+    try:
         c = AsyncClient(sim.host, sim.port)
-        runner.run(c.uptime_ms())
-        benchmark.pedantic(lambda: runner.run(batch(c)), rounds=30, iterations=1)
-        runner.run(c.close())
+        loop.run_until_complete(c.uptime_ms())
+        benchmark.pedantic(lambda: loop.run_until_complete(batch(c)), rounds=30, iterations=1)
+        loop.run_until_complete(c.close())
+    finally:
+        loop.close()
     MEDIANS["async_uptime"] = _median(benchmark) / CALLS
 
 

@@ -167,7 +167,7 @@ class AsyncAdapter:
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self._runner = asyncio.Runner()
+        self._loop = asyncio.new_event_loop()   # one loop for every call (asyncio.Runner is 3.11+)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._client, name)
@@ -177,12 +177,12 @@ class AsyncAdapter:
         def call(*args: Any, **kwargs: Any) -> Any:
             result = attr(*args, **kwargs)
             if inspect.isawaitable(result):
-                return self._runner.run(result)
+                return self._loop.run_until_complete(result)
             return result
         return call
 
     def close(self) -> None:
         try:
-            self._runner.run(self._client.close())
+            self._loop.run_until_complete(self._client.close())
         finally:
-            self._runner.close()
+            self._loop.close()
