@@ -193,6 +193,7 @@ __all__ = [
     "encode_write_response", "encode_read_quadlet_response", "encode_read_block_response",
     "frame_length", "decode_frame", "encode_read_blocks", "scatter_read_responses",
     "unpack_be", "pack_be", "unpack_be_into", "pack_be_from",
+    "gather_be",
 ]
 
 
@@ -1133,3 +1134,144 @@ def pack_be_from(src, typecode):
         return out
     finally:
         PyBuffer_Release(&view)
+
+
+# ----------------------------------------------------------------------------- gather
+cdef enum:
+    _G_I32 = 0
+    _G_U32 = 1
+    _G_F32 = 2
+    _G_I64 = 3
+    _G_U64 = 4
+    _G_BOOL = 5
+    _G_BIT = 6
+    _G_BAD = 7
+
+_GATHER_CODES = "?IQbfiq"
+
+
+cdef inline unsigned char _gather_kind(Py_UCS4 c) noexcept nogil:
+    if c == u'f':
+        return _G_F32
+    if c == u'b':
+        return _G_BIT
+    if c == u'I':
+        return _G_U32
+    if c == u'i':
+        return _G_I32
+    if c == u'?':
+        return _G_BOOL
+    if c == u'q':
+        return _G_I64
+    if c == u'Q':
+        return _G_U64
+    return _G_BAD
+
+
+cdef unsigned char *_gather_kinds(object codes, Py_ssize_t *count) except NULL:
+    """One kind byte per character of ``codes`` (str or bytes) as a new C array."""
+    cdef Py_ssize_t i = 0, n
+    cdef Py_UCS4 ch
+    cdef const unsigned char *cp
+    cdef unsigned char *out
+    if isinstance(codes, str):
+        n = len(<str>codes)
+        out = <unsigned char *>PyMem_Malloc(max(n, 1))
+        if out == NULL:
+            raise MemoryError()
+        for ch in <str>codes:
+            out[i] = _gather_kind(ch)
+            i += 1
+    elif isinstance(codes, bytes):
+        n = len(<bytes>codes)
+        out = <unsigned char *>PyMem_Malloc(max(n, 1))
+        if out == NULL:
+            raise MemoryError()
+        cp = <const unsigned char *>PyBytes_AS_STRING(codes)
+        for i in range(n):
+            out[i] = _gather_kind(<Py_UCS4>cp[i])
+    else:
+        raise TypeError(f"codes must be a str or bytes, not {type(codes).__name__}")
+    count[0] = n
+    return out
+
+
+def gather_be(buf, offsets, codes, bits=None):
+    """Python values of big-endian elements at scattered byte offsets of ``buf``.
+
+    Element ``i`` starts at byte ``offsets[i]`` (any alignment) and is
+    decoded per ``codes[i]`` (``codes``: str or bytes, one character per
+    element): ``"i"`` int32, ``"I"`` uint32, ``"f"`` float32, ``"q"`` int64,
+    ``"Q"`` uint64, ``"?"`` uint32 != 0 (bool), ``"b"`` bit ``bits[i]``
+    (0..31, bit 0 = least significant) of the uint32 at the offset (bool).
+    ``bits`` (same length as ``offsets``, every entry 0..31) is required when
+    any code is ``"b"``.  Everything is checked before any value is built:
+    mismatched lengths, an unknown code, a negative offset, an element past
+    the end of ``buf`` or a bit outside 0..31 is ``ValueError``; wrong types
+    are ``TypeError``.  Returns a new list of ``len(offsets)`` values.
+    """
+    cdef Py_buffer view
+    cdef bint have_v = False
+    cdef long long *offs = NULL
+    cdef long long *bts = NULL
+    cdef unsigned char *kinds = NULL
+    cdef Py_ssize_t n = 0, ncodes = 0, nbits = 0, i, size
+    cdef long long o, w
+    cdef unsigned char k
+    cdef const unsigned char *base
+    cdef const unsigned char *p
+    cdef list out
+    cdef object v
+    try:
+        _get_buffer(buf, &view, False, "buf")
+        have_v = True
+        kinds = _gather_kinds(codes, &ncodes)
+        offs = _int_array(offsets, "offsets", &n)
+        if bits is not None:
+            bts = _int_array(bits, "bits", &nbits)
+        if ncodes != n:
+            raise ValueError(f"{ncodes} codes but {n} offsets")
+        if bts != NULL and nbits != n:
+            raise ValueError(f"{nbits} bits but {n} offsets")
+        size = view.len
+        for i in range(n):
+            k = kinds[i]
+            if k == _G_BAD:
+                ch = codes[i] if isinstance(codes, str) else chr(codes[i])
+                raise ValueError(f"codes[{i}] is {ch!r}, not one of {_GATHER_CODES!r}")
+            if k == _G_BIT and bts == NULL:
+                raise ValueError(f"codes[{i}] is 'b' but no bits were given")
+            o = offs[i]
+            w = 8 if (k == _G_I64 or k == _G_U64) else 4
+            if o < 0 or o > size - w:
+                raise ValueError(f"element {i} at offset {o} ({w} bytes) does not fit a {size}-byte buffer")
+            if bts != NULL and (bts[i] < 0 or bts[i] > 31):
+                raise ValueError(f"bits[{i}] {bts[i]} out of range 0..31")
+        base = <const unsigned char *>view.buf
+        out = PyList_New(n)
+        for i in range(n):
+            p = base + offs[i]
+            k = kinds[i]
+            if k == _G_F32:
+                v = <double>mmp_u32_to_float(mmp_load_be32(p))
+            elif k == _G_BIT:
+                v = <bint>((mmp_load_be32(p) >> bts[i]) & 1)
+            elif k == _G_U32:
+                v = mmp_load_be32(p)
+            elif k == _G_I32:
+                v = <int32_t>mmp_load_be32(p)
+            elif k == _G_BOOL:
+                v = <bint>(mmp_load_be32(p) != 0)
+            elif k == _G_I64:
+                v = <int64_t>mmp_load_be64(p)
+            else:
+                v = mmp_load_be64(p)
+            Py_INCREF(v)
+            PyList_SET_ITEM(out, i, v)
+        return out
+    finally:
+        PyMem_Free(kinds)
+        PyMem_Free(offs)
+        PyMem_Free(bts)
+        if have_v:
+            PyBuffer_Release(&view)

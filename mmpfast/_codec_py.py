@@ -53,6 +53,7 @@ __all__ = [
     "encode_write_response", "encode_read_quadlet_response", "encode_read_block_response",
     "frame_length", "decode_frame", "encode_read_blocks", "scatter_read_responses",
     "unpack_be", "pack_be", "unpack_be_into", "pack_be_from",
+    "gather_be",
 ]
 
 Buffer = Any  # any object supporting the buffer protocol
@@ -507,3 +508,76 @@ def pack_be_from(src: Buffer, typecode: str) -> bytes:
     if not _BIG:
         tmp.byteswap()
     return tmp.tobytes()
+
+
+# ----------------------------------------------------------------------------- gather
+#: gather codes: code -> (element size in bytes, struct code of the big-endian element)
+_GATHER = {"i": (4, "i"), "I": (4, "I"), "f": (4, "f"), "q": (8, "q"), "Q": (8, "Q"),
+           "?": (4, "I"), "b": (4, "I")}
+_GATHER_CODES = "".join(sorted(_GATHER))
+_GATHER_UNPACK = {c: struct.Struct(">" + s).unpack_from for c, (_, s) in _GATHER.items()}
+_INT_ARRAY_CODES = frozenset("bBhHiIlLqQ")
+
+
+def _gather_ints(name: str, seq: object) -> List[int]:
+    """``seq`` as a list of ints (an integer ``array`` converts in one call)."""
+    if isinstance(seq, array) and seq.typecode in _INT_ARRAY_CODES:
+        return seq.tolist()
+    return _int_list(name, seq)
+
+
+def _gather_check(size: int, offs: List[int], cs: str, bts: Optional[List[int]]) -> None:
+    """Raise the ``ValueError`` for the first bad element, in element order."""
+    for i, (o, c) in enumerate(zip(offs, cs)):
+        if c not in _GATHER:
+            raise ValueError(f"codes[{i}] is {c!r}, not one of {_GATHER_CODES!r}")
+        if c == "b" and bts is None:
+            raise ValueError(f"codes[{i}] is 'b' but no bits were given")
+        w = _GATHER[c][0]
+        if o < 0 or o > size - w:
+            raise ValueError(f"element {i} at offset {o} ({w} bytes) does not fit a {size}-byte buffer")
+        if bts is not None and not 0 <= bts[i] <= 31:
+            raise ValueError(f"bits[{i}] {bts[i]} out of range 0..31")
+
+
+def gather_be(buf: Buffer, offsets: Sequence[int], codes: Union[str, bytes],
+              bits: Optional[Sequence[int]] = None) -> List[Union[int, float, bool]]:
+    """Python values of big-endian elements at scattered byte offsets of ``buf``.
+
+    Element ``i`` starts at byte ``offsets[i]`` (any alignment) and is
+    decoded per ``codes[i]`` (``codes``: str or bytes, one character per
+    element): ``"i"`` int32, ``"I"`` uint32, ``"f"`` float32, ``"q"`` int64,
+    ``"Q"`` uint64, ``"?"`` uint32 != 0 (bool), ``"b"`` bit ``bits[i]``
+    (0..31, bit 0 = least significant) of the uint32 at the offset (bool).
+    ``bits`` (same length as ``offsets``, every entry 0..31) is required when
+    any code is ``"b"``.  Everything is checked before any value is built:
+    mismatched lengths, an unknown code, a negative offset, an element past
+    the end of ``buf`` or a bit outside 0..31 is ``ValueError``; wrong types
+    are ``TypeError``.  Returns a new list of ``len(offsets)`` values.
+    """
+    mv = _bytes_view(buf, "buf")
+    if isinstance(codes, str):
+        cs = str(codes)
+    elif isinstance(codes, bytes):
+        cs = codes.decode("latin-1")   # one character per byte
+    else:
+        raise TypeError(f"codes must be a str or bytes, not {type(codes).__name__}")
+    offs = _gather_ints("offsets", offsets)
+    bts = None if bits is None else _gather_ints("bits", bits)
+    n = len(offs)
+    if len(cs) != n:
+        raise ValueError(f"{len(cs)} codes but {n} offsets")
+    if bts is not None and len(bts) != n:
+        raise ValueError(f"{len(bts)} bits but {n} offsets")
+    _gather_check(mv.nbytes, offs, cs, bts)
+    unpack = _GATHER_UNPACK
+    out: List[Union[int, float, bool]] = []
+    for i, (o, c) in enumerate(zip(offs, cs)):
+        v = unpack[c](mv, o)[0]
+        if c == "b":
+            out.append((v >> bts[i]) & 1 == 1)   # type: ignore[index]  # bts checked above
+        elif c == "?":
+            out.append(v != 0)
+        else:
+            out.append(v)
+    return out
