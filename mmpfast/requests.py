@@ -42,6 +42,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("mmpfast.client")
+#: hex dumps of every frame sent and received, at DEBUG (enable with
+#: ``logging.getLogger("mmpfast.frames").setLevel(logging.DEBUG)``)
+frames_log = logging.getLogger("mmpfast.frames")
+_DEBUG = logging.DEBUG
 
 #: Text encoding of scratch-pad strings unless a call says otherwise.  UTF-8
 #: is a superset of the ASCII that Opto 22's tools write; the 128-byte limit
@@ -259,10 +263,14 @@ def exchange(op: Operation, conn: Connection, pipeline: int) -> Generator[Step, 
         tl = conn.tl
         conn.tl = (tl + stop - start) % TL_MODULO
         window = ranges[start:stop] if (start or stop != total) else ranges
-        yield (SEND, codec.encode_read_blocks(tl, window))
+        payload = codec.encode_read_blocks(tl, window)
+        yield (SEND, payload)
         maxlens = [HEADER_BLOCK + lengths[i] for i in range(start, stop)]
         end = yield from _collect(conn, maxlens)
         stream = conn.view[:end]
+        if frames_log.isEnabledFor(_DEBUG):
+            frames_log.debug("sent %s", payload.hex(" "))
+            frames_log.debug("received %s", bytes(stream).hex(" "))
         try:
             if start or stop != total:
                 codec.scatter_read_responses(stream, dest, offsets[start:stop], lengths[start:stop], tl)
@@ -289,10 +297,14 @@ def _exchange_writes(op: Operation, conn: Connection, pipeline: int) -> Generato
             tl = (tl + 1) % TL_MODULO
         conn.tl = tl
         conn.pending_write = chunks[start][0]
-        yield (SEND, frames[0] if len(frames) == 1 else b"".join(frames))
+        payload = frames[0] if len(frames) == 1 else b"".join(frames)
+        yield (SEND, payload)
         k = stop - start
         end = yield from _collect(conn, [HEADER_SHORT] * k)
         view = conn.view
+        if frames_log.isEnabledFor(_DEBUG):
+            frames_log.debug("sent %s", payload.hex(" "))
+            frames_log.debug("received %s", bytes(view[:end]).hex(" "))
         nak: Optional[MmpNakError] = None
         for j in range(k):
             pos = j * HEADER_SHORT

@@ -79,6 +79,7 @@ undocumented):
 """
 from __future__ import annotations
 
+import logging
 import struct
 import threading
 import time
@@ -107,6 +108,8 @@ from ..protocol import (
     error_code,
 )
 from .rack import ModuleSpec, SpecLike, parse_modules
+
+_frames_log = logging.getLogger("mmpfast.frames")
 
 __all__ = ["Memory", "Stats", "StreamConfig", "PROFILES"]
 
@@ -867,6 +870,17 @@ class Memory:
 
     # ------------------------------------------------------------------ the wire
     def respond(self, frame: Union[bytes, bytearray, memoryview]) -> Tuple[bytes, bool]:
+        """The response to one whole request frame, and whether to close the connection.
+
+        Both frames are hex-dumped to the ``mmpfast.frames`` logger at DEBUG.
+        """
+        resp, close = self._respond(frame)
+        if _frames_log.isEnabledFor(logging.DEBUG):
+            _frames_log.debug("sim received %s; answered %s%s", bytes(frame).hex(" "), resp.hex(" "),
+                              " and closed" if close else "")
+        return resp, close
+
+    def _respond(self, frame: Union[bytes, bytearray, memoryview]) -> Tuple[bytes, bool]:
         """The response to one whole request frame, and whether to close the connection.
 
         ``frame`` must hold exactly one frame whose first 4 bytes are present
