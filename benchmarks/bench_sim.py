@@ -64,7 +64,8 @@ def test_sim_pipelined_one_connection(benchmark) -> None:  # type: ignore[no-unt
         rate = benchmark.pedantic(frames_per_second, args=(sim, 1, 20000), rounds=3, iterations=1)
         benchmark.extra_info["frames_per_second"] = rate
         print(f"\nsimulator, 1 connection: {rate:,.0f} frames/s")
-        assert rate >= 50000
+        if not benchmark.disabled:      # a real (timed) run: the goal is 50,000 frames/s
+            assert rate >= 50000, f"simulator served only {rate:,.0f} frames/s"
 
 
 def test_sim_pipelined_eight_connections(benchmark) -> None:  # type: ignore[no-untyped-def]
@@ -72,7 +73,8 @@ def test_sim_pipelined_eight_connections(benchmark) -> None:  # type: ignore[no-
         rate = benchmark.pedantic(frames_per_second, args=(sim, 8, 5000), rounds=3, iterations=1)
         benchmark.extra_info["frames_per_second"] = rate
         print(f"\nsimulator, 8 connections: {rate:,.0f} frames/s")
-        assert rate >= 50000
+        if not benchmark.disabled:      # a real (timed) run: the goal is 50,000 frames/s
+            assert rate >= 50000, f"simulator served only {rate:,.0f} frames/s"
 
 
 def main() -> None:
