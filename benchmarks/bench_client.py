@@ -14,11 +14,13 @@ the end of the run.
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 from typing import Any, Dict, Iterator
 
 import pytest
 
+from conftest import stat
 from mmpfast import AsyncClient, Client, codec
 from mmpfast.testing import SimulatorProcess
 
@@ -31,7 +33,7 @@ LATENCY = 0.0005        # device answer time for the pipelining cases
 
 
 def _median(benchmark: Any) -> float:
-    return float(benchmark.stats.stats.median)
+    return stat(benchmark, "median")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -46,6 +48,9 @@ def report(request: pytest.FixtureRequest) -> Iterator[None]:
         else:  # pragma: no cover
             print(text)
     line("")
+    if not m or any(math.isnan(v) for v in m.values()):
+        line("mmpfast client ratios: none (benchmarks disabled)")
+        return
     line(f"mmpfast client ratios (codec: {codec.IMPLEMENTATION})")
     if "blocking_uptime" in m:
         line(f"  blocking uptime round trips/s: {1 / m['blocking_uptime']:.0f}")

@@ -19,3 +19,10 @@ _MODULES = {"cython": "mmpfast._codec", "python": "mmpfast._codec_py"}
 def codec(request: pytest.FixtureRequest) -> ModuleType:
     """Each codec implementation in turn (a missing compiled codec fails, never skips)."""
     return importlib.import_module(_MODULES[request.param])
+
+
+def stat(benchmark: object, name: str = "median") -> float:
+    """A timing statistic of a finished benchmark, in seconds; NaN when benchmarking is
+    disabled (``--benchmark-disable``: each case runs once, untimed, as a smoke test)."""
+    stats = getattr(benchmark, "stats", None)
+    return float("nan") if stats is None else float(getattr(stats.stats, name))
