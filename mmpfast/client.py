@@ -4,8 +4,10 @@
 ``mmpfast.requests.RequestMixin`` and every frame rule from
 ``mmpfast.requests.exchange``.  What lives here is the socket: a lazy
 connect with ``TCP_NODELAY``, one deadline per call (``timeout`` seconds for
-the lock, the connect and every chunk together), ``recv_into`` a reused
-buffer, and the failure policy:
+the lock, the connect and every chunk together, kept by the kernel's own
+``SO_RCVTIMEO``/``SO_SNDTIMEO`` re-armed to the remaining budget, so each send
+or receive is one system call), ``recv_into`` a reused buffer, and the
+failure policy (``ClientCore``):
 
 * a timeout, a malformed or unexpected frame, or a dropped connection closes
   the socket (it may be out of step); the next call connects again;
@@ -26,6 +28,8 @@ import logging
 import math
 import select
 import socket
+import struct
+import sys
 import threading
 import time
 from types import TracebackType
@@ -42,13 +46,21 @@ DEFAULT_PORT = 2001
 _monotonic = time.monotonic
 
 
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
 def _stale(sock: socket.socket) -> bool:
     """True when the idle socket was closed by the peer or holds unsolicited bytes.
 
-    The socket must be non-blocking (``timeout`` 0), as both clients keep it.
+    Never blocks (``MSG_DONTWAIT``, or a zero-timeout ``select`` where that flag
+    does not exist), whatever the socket's blocking mode.
     """
+    if not _DONTWAIT:  # pragma: no cover - Windows
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
     try:
-        data = sock.recv(1, socket.MSG_PEEK)
+        data = sock.recv(1, socket.MSG_PEEK | _DONTWAIT)
     except (BlockingIOError, InterruptedError):
         return False
     except OSError:
@@ -58,22 +70,16 @@ def _stale(sock: socket.socket) -> bool:
     return True
 
 
-_HAS_POLL = hasattr(select, "poll")
+if sys.platform == "win32":  # pragma: no cover - SO_RCVTIMEO is a DWORD of milliseconds there
+    def _timeval(seconds: float) -> bytes:
+        return struct.pack("@L", max(1, math.ceil(seconds * 1000)))
+else:
+    def _timeval(seconds: float) -> bytes:
+        us = max(1000, math.ceil(seconds * 1e6))
+        return struct.pack("@ll", us // 1_000_000, us % 1_000_000)
 
-
-def _wait(sock: socket.socket, writing: bool, timeout: float) -> None:
-    """Block until ``sock`` is readable (writable) or ``timeout`` seconds pass (``socket.timeout``)."""
-    if timeout <= 0:
-        raise socket.timeout("deadline passed")
-    if _HAS_POLL:
-        p = select.poll()
-        p.register(sock, select.POLLOUT if writing else select.POLLIN)
-        ready = bool(p.poll(max(1, math.ceil(timeout * 1000))))
-    else:  # pragma: no cover - platforms without poll()
-        rl, wl, _ = select.select([] if writing else [sock], [sock] if writing else [], [], timeout)
-        ready = bool(rl or wl)
-    if not ready:
-        raise socket.timeout("deadline passed")
+#: how far (seconds) the kernel's timeout may run past a call's deadline before it is lowered
+_OVERSHOOT = 0.005
 
 
 class Client(ClientCore):
@@ -93,6 +99,7 @@ class Client(ClientCore):
                  max_block: int = 1024, pipeline: int = 1) -> None:
         super().__init__(host, port, timeout, max_block, pipeline)
         self._lock = threading.Lock()
+        self._armed = 0.0      # SO_RCVTIMEO/SO_SNDTIMEO now set on the socket, seconds
 
     # ---------------------------------------------------------------- lifecycle
     def connect(self) -> None:
@@ -140,34 +147,52 @@ class Client(ClientCore):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:  # pragma: no cover - not a TCP socket on some platforms
             pass
-        sock.settimeout(0.0)       # non-blocking from here on; deadlines are kept by _wait
+        # Blocking from here on, with the kernel's own send/receive timeouts kept within the
+        # call's budget (_arm): one system call per send or receive, no poll() in between.
+        sock.settimeout(None)
+        self._armed = 0.0
+        self._arm(sock, deadline - _monotonic())
         self._sock = sock
         self._conn.pending_write = None
         log.debug("%s:%s: connected", self.host, self.port)
         return sock
 
+    def _arm(self, sock: socket.socket, remaining: float) -> None:
+        """Keep the kernel's send/receive timeouts within ``remaining`` seconds (and not far
+        below it): a system call only when a slow call ate into the budget, or after one."""
+        if remaining <= 0:
+            raise socket.timeout("deadline passed")
+        armed = self._armed
+        if armed > remaining + _OVERSHOOT or armed < remaining - max(_OVERSHOOT, 0.05 * self._timeout):
+            tv = _timeval(remaining)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+            self._armed = remaining
+
     def _pump(self, sock: socket.socket, op: Operation, deadline: float) -> None:
-        # The socket is non-blocking: try the call, wait with poll() only when it would block.
+        # A blocking socket whose kernel timeouts are re-armed to the remaining budget
+        # before each operation when needed; EAGAIN means the kernel timeout expired.
         gen = exchange(op, self._conn, self._pipeline)
         step = next(gen)
         while True:
             if step[0] is SEND:
                 data = memoryview(step[1])
                 while data:
+                    self._arm(sock, deadline - _monotonic())
                     try:
                         sent = sock.send(data)
                     except (BlockingIOError, InterruptedError):
-                        _wait(sock, True, deadline - _monotonic())
                         continue
                     data = data[sent:]
                 reply = None
             else:
                 while True:
+                    self._arm(sock, deadline - _monotonic())
                     try:
                         reply = sock.recv_into(step[1])
                         break
                     except (BlockingIOError, InterruptedError):
-                        _wait(sock, False, deadline - _monotonic())
+                        continue
             try:
                 step = gen.send(reply)
             except StopIteration:
