@@ -28,6 +28,9 @@ done
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-python3}"
+"$PY" -c "import Cython, setuptools" 2>/dev/null || {
+    echo "asan_build.sh needs Cython and setuptools in $PY (pip install \".[dev]\" or pip install Cython setuptools)"
+    echo "ASAN+UBSAN: NOT RUN (no Cython)"; exit 2; }
 CC="${CC:-gcc}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/mmpfast-asan.XXXXXX")"
 cleanup() { if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi; }

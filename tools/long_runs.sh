@@ -4,8 +4,9 @@
 #
 #   tools/long_runs.sh            # about 6 minutes on 2 cores
 #
-# Runs against the installed mmpfast (pip install ".[test]"); from a development tree,
-# set PYTHONPATH to the repository root after an in-place build.
+# Runs against the installed mmpfast (pip install ".[dev]": the sanitizer build needs
+# Cython); from a development tree, set PYTHONPATH to the repository root after an
+# in-place build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
