@@ -21,10 +21,11 @@ import asyncio
 import logging
 import socket
 import sys
+import time
 from types import TracebackType
 from typing import Any, List, Optional, Tuple, Type
 
-from .client import DEFAULT_PORT, _stale
+from .client import DEFAULT_PORT
 from .errors import MmpConnectionError, MmpError
 from .requests import SEND, ClientCore, Operation, exchange
 
@@ -79,10 +80,10 @@ class AsyncClient(ClientCore):
         self._drop()
 
     # ---------------------------------------------------------------- internals
-    async def _ensure(self) -> socket.socket:
+    async def _ensure(self, op: Optional[Operation] = None) -> socket.socket:
         sock = self._sock
         if sock is not None:
-            if not _stale(sock):
+            if not self._stale(sock, op):
                 return sock
             log.debug("%s:%s: connection went stale, reconnecting", self.host, self.port)
             self._drop()
@@ -138,7 +139,7 @@ class AsyncClient(ClientCore):
             self._lock = asyncio.Lock()
         async with self._lock:
             for attempt in (0, 1):
-                sock = await self._ensure()
+                sock = await self._ensure(op)
                 if op is None:
                     return None
                 self._conn.pending_write = None
@@ -147,6 +148,7 @@ class AsyncClient(ClientCore):
                 except BaseException as exc:
                     self._failed(exc, op, attempt == 0)
                     continue
+                self._last_used = time.monotonic()
                 return op.finish()
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import select
 import socket
 import struct
 import sys
@@ -44,30 +43,6 @@ log = logging.getLogger("mmpfast.client")
 
 DEFAULT_PORT = 2001
 _monotonic = time.monotonic
-
-
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
-
-
-def _stale(sock: socket.socket) -> bool:
-    """True when the idle socket was closed by the peer or holds unsolicited bytes.
-
-    Never blocks (``MSG_DONTWAIT``, or a zero-timeout ``select`` where that flag
-    does not exist), whatever the socket's blocking mode.
-    """
-    if not _DONTWAIT:  # pragma: no cover - Windows
-        readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
-            return False
-    try:
-        data = sock.recv(1, socket.MSG_PEEK | _DONTWAIT)
-    except (BlockingIOError, InterruptedError):
-        return False
-    except OSError:
-        return True
-    if data:
-        log.warning("unsolicited bytes from the device on an idle connection; reconnecting")
-    return True
 
 
 if sys.platform == "win32":  # pragma: no cover - SO_RCVTIMEO is a DWORD of milliseconds there
@@ -127,10 +102,10 @@ class Client(ClientCore):
             raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s")
         return _Held(self._lock)
 
-    def _ensure(self, deadline: float) -> socket.socket:
+    def _ensure(self, deadline: float, op: Optional[Operation] = None) -> socket.socket:
         sock = self._sock
         if sock is not None:
-            if not _stale(sock):
+            if not self._stale(sock, op):
                 return sock
             log.debug("%s:%s: connection went stale, reconnecting", self.host, self.port)
             self._drop()
@@ -202,7 +177,7 @@ class Client(ClientCore):
         deadline = _monotonic() + self._timeout
         with self._locked(deadline):
             for attempt in (0, 1):
-                sock = self._ensure(deadline)
+                sock = self._ensure(deadline, op)
                 self._conn.pending_write = None
                 try:
                     self._pump(sock, op, deadline)
@@ -212,6 +187,7 @@ class Client(ClientCore):
                 except BaseException as exc:
                     self._failed(exc, op, attempt == 0 and deadline - _monotonic() > 0)
                     continue
+                self._last_used = _monotonic()
                 return op.finish()
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 import logging
 import math
 import operator
+import select
 import socket
+import time
 from dataclasses import dataclass
 from typing import (Any, Callable, Generator, Iterable, List, Optional, Sequence, Tuple,
                     Union)
@@ -635,6 +637,34 @@ class RequestMixin:
                                        finish=lambda: plan.result(buf)))
 
 
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+def peer_gone(sock: socket.socket) -> bool:
+    """True when the idle socket was closed by the peer or holds unsolicited bytes.
+
+    Never blocks (``MSG_DONTWAIT``, or a zero-timeout ``select`` where that flag
+    does not exist), whatever the socket's blocking mode.
+    """
+    if not _DONTWAIT:  # pragma: no cover - Windows
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+    try:
+        data = sock.recv(1, socket.MSG_PEEK | _DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+    if data:
+        log.warning("unsolicited bytes from the device on an idle connection; reconnecting")
+    return True
+
+
+#: seconds a connection may sit idle before the next call first checks that the peer is still there
+STALE_CHECK_AFTER = 0.25
+
+
 class ClientCore(RequestMixin):
     """State and failure policy shared by ``Client`` and ``AsyncClient``.
 
@@ -657,6 +687,7 @@ class ClientCore(RequestMixin):
         self._timeout, self._max_block, self._pipeline = check_options(timeout, max_block, pipeline)
         self._sock: Optional[socket.socket] = None
         self._conn = Connection(self._pipeline * (HEADER_BLOCK + self._max_block))
+        self._last_used = 0.0     # time.monotonic() at the end of the last exchange
 
     @property
     def timeout(self) -> float:
@@ -676,6 +707,21 @@ class ClientCore(RequestMixin):
     def __repr__(self) -> str:
         state = "connected" if self._sock is not None else "idle"
         return f"<mmpfast.{self._kind} {self.host}:{self.port} {state}>"
+
+    def _stale(self, sock: socket.socket, op: Optional[Operation] = None) -> bool:
+        """True when an idle connection should be replaced before ``op`` is sent: the
+        peer closed it or it holds bytes nobody asked for (one non-blocking ``recv``).
+
+        Skipped for a plain read on a connection used in the last
+        ``STALE_CHECK_AFTER`` seconds: if the peer has gone, the read fails and is
+        repeated once on a new connection.  Always done before a write (so a
+        connection the device closed does not turn it into ``WriteOutcomeUnknown``)
+        and before a read of a read-and-clear area (which is never repeated).
+        """
+        if (op is not None and not op.is_write and time.monotonic() - self._last_used < STALE_CHECK_AFTER
+                and op.may_retry()):
+            return False
+        return peer_gone(sock)
 
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
@@ -710,6 +756,7 @@ class ClientCore(RequestMixin):
         repeated once on a new connection.
         """
         if isinstance(exc, MmpNakError):
+            self._last_used = time.monotonic()   # every response was read: still in step
             raise exc
         self._drop()
         pending = self._conn.pending_write is not None

@@ -461,6 +461,36 @@ def test_stale_connection_is_replaced_before_sending(server: ScriptedServer, mak
     assert server.connections == 2
 
 
+def test_read_right_after_the_peer_hung_up_is_repeated_once(server: ScriptedServer, make: Any) -> None:
+    # a read on a connection used moments ago skips the idle check; the peer has gone,
+    # so the read fails on that connection and is repeated once on a new one
+    server.respond = lambda frame, conn: (server.device(frame, conn), CLOSE)
+    c = make(server)
+    first = c.uptime_ms()
+    second = c.uptime_ms()
+    assert isinstance(first, int) and isinstance(second, int)
+    assert server.connections == 2          # the dead one, then the one the read was repeated on
+
+
+def test_idle_check_only_where_it_matters(server: ScriptedServer, make: Any,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import mmpfast.requests as layer
+    calls = []
+    real = layer.peer_gone
+    monkeypatch.setattr(layer, "peer_gone", lambda sock: calls.append(1) or real(sock))
+    c = make(server)
+    c.uptime_ms()
+    c.uptime_ms()                                   # plain read, connection just used: no check
+    assert calls == []
+    c.write_scratchpad_int32(0, 1)                  # a write is always preceded by the check
+    assert calls == [1]
+    c.read(memmap.EPIC_DIGITAL_READ_CLEAR, 4)       # so is a read-and-clear read (never repeated)
+    assert calls == [1, 1]
+    monkeypatch.setattr(layer, "STALE_CHECK_AFTER", 0.0)
+    c.uptime_ms()                                   # an idle connection is checked before a read
+    assert calls == [1, 1, 1]
+
+
 # ----------------------------------------------------------------------------- scan
 class StandInPlan:
     """The ScanPlan interface the clients consume (see plan.py)."""
