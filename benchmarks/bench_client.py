@@ -154,7 +154,7 @@ def test_bulk_read_into(benchmark: Any, sim: Any) -> None:
     with Client(sim.host, sim.port, timeout=10.0) as c:
         c.read_into(0xF0DA0000, memoryview(buf)[:0x9000])
         benchmark.pedantic(c.read_into, args=(0xF0DA0000, memoryview(buf)[:0x9000]),
-                           rounds=10, iterations=1)
+                           rounds=50, iterations=1)
     MEDIANS["bulk_client"] = _median(benchmark) * BULK / 0x9000
 
 
@@ -178,7 +178,7 @@ def test_bulk_bare_socket(benchmark: Any, sim: Any) -> None:
                 got += sock.recv_into(view[got:])
     try:
         run()
-        benchmark.pedantic(run, rounds=10, iterations=1)
+        benchmark.pedantic(run, rounds=50, iterations=1)
     finally:
         sock.close()
     MEDIANS["bulk_bare"] = _median(benchmark) * BULK / size
