@@ -173,7 +173,33 @@ def _limits(duration: Optional[float], passes: Optional[int]) -> None:
         raise ValueError(f"passes must be an int >= 0, got {passes!r}")
 
 
-class ScanLoop:
+class _LoopBase:
+    """What the blocking and the asyncio scan loops share: options, schedule, stats."""
+
+    def __init__(self, client: Any, plan: ScanPlan, rate_hz: float,
+                 callback: Optional[Callable[[ScanResult], Any]],
+                 on_error: Optional[Callable[[BaseException], Any]],
+                 reuse_buffer: bool, tolerance: Optional[float]) -> None:
+        self.client = client
+        self.callback = callback
+        self.on_error = on_error
+        self.reuse_buffer = reuse_buffer
+        self._sched = _Schedule(plan, rate_hz, tolerance)
+        self.plan = plan
+        self._buffer = plan.new_buffer() if reuse_buffer else None
+
+    @property
+    def period(self) -> float:
+        """Seconds between passes."""
+        return self._sched.period
+
+    @property
+    def stats(self) -> ScanStats:
+        """Counters and timing so far (a snapshot)."""
+        return self._sched.stats()
+
+
+class ScanLoop(_LoopBase):
     """Scan ``plan`` on a blocking ``client`` at ``rate_hz`` passes per second.
 
     ``callback(result)`` is called with each good pass's :class:`ScanResult`.
@@ -189,25 +215,9 @@ class ScanLoop:
                  on_error: Optional[Callable[[BaseException], Any]] = None,
                  reuse_buffer: bool = False, tolerance: Optional[float] = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.client = client
-        self.callback = callback
-        self.on_error = on_error
-        self.reuse_buffer = reuse_buffer
-        self._sched = _Schedule(plan, rate_hz, tolerance)
-        self.plan = plan
+        super().__init__(client, plan, rate_hz, callback, on_error, reuse_buffer, tolerance)
         self._clock = clock
         self._stop = threading.Event()
-        self._buffer = plan.new_buffer() if reuse_buffer else None
-
-    @property
-    def period(self) -> float:
-        """Seconds between passes."""
-        return self._sched.period
-
-    @property
-    def stats(self) -> ScanStats:
-        """Counters and timing so far (a snapshot)."""
-        return self._sched.stats()
 
     def stop(self) -> None:
         """Ask the loop to end after the current pass (thread-safe; wakes a sleeping loop)."""
@@ -274,7 +284,7 @@ class ScanLoop:
         return self.stats
 
 
-class AsyncScanLoop:
+class AsyncScanLoop(_LoopBase):
     """The asyncio twin of :class:`ScanLoop` for an ``AsyncClient``.
 
     ``callback`` may be a plain function or a coroutine function.
@@ -284,23 +294,9 @@ class AsyncScanLoop:
                  callback: Optional[Callable[[ScanResult], Any]] = None,
                  on_error: Optional[Callable[[BaseException], Any]] = None,
                  reuse_buffer: bool = False, tolerance: Optional[float] = None) -> None:
-        self.client = client
-        self.callback = callback
-        self.on_error = on_error
-        self.reuse_buffer = reuse_buffer
-        self._sched = _Schedule(plan, rate_hz, tolerance)
-        self.plan = plan
+        super().__init__(client, plan, rate_hz, callback, on_error, reuse_buffer, tolerance)
         self._stopped = False
         self._wake: Optional[asyncio.Event] = None
-        self._buffer = plan.new_buffer() if reuse_buffer else None
-
-    @property
-    def period(self) -> float:
-        return self._sched.period
-
-    @property
-    def stats(self) -> ScanStats:
-        return self._sched.stats()
 
     def stop(self) -> None:
         """End the loop after the current pass (call from the loop's thread)."""
