@@ -25,9 +25,9 @@ logging.getLogger("mmpfast").addHandler(logging.NullHandler())
 _LAZY = {
     "Client": ("client", "Client"),
     "AsyncClient": ("aio", "AsyncClient"),
-    "Status": ("requests", "Status"),
-    "DigitalChannel": ("requests", "DigitalChannel"),
-    "AnalogChannel": ("requests", "AnalogChannel"),
+    "Status": ("records", "Status"),
+    "DigitalChannel": ("records", "DigitalChannel"),
+    "AnalogChannel": ("records", "AnalogChannel"),
     "ScanPlan": ("plan", "ScanPlan"),
     "ScanResult": ("plan", "ScanResult"),
     "ScanLoop": ("scanloop", "ScanLoop"),

@@ -35,6 +35,7 @@ from array import array
 from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union)
 
 from . import codec, memmap
+from .records import AnalogChannel, DigitalChannel
 from .protocol import MAX_BLOCK, MAX_DATA_LENGTH
 
 __all__ = ["ScanPlan", "ScanResult", "DEFAULT_REQUEST_COST", "STATUS_FIELDS"]
@@ -140,13 +141,11 @@ class _Point:
 
 
 def _digital_record(w: Sequence[Any]) -> Any:
-    from .requests import DigitalChannel   # written in parallel; imported on first use
     return DigitalChannel(state=w[0] != 0, on_latch=w[1] != 0, off_latch=w[2] != 0,
                           feature_type=w[3], feature_value=w[4], quality=w[5])
 
 
 def _analog_record(f: Sequence[Any], quality: Any) -> Any:
-    from .requests import AnalogChannel
     return AnalogChannel(value=f[0], minimum=f[2], maximum=f[3], quality=quality)
 
 

@@ -28,11 +28,11 @@ import operator
 import select
 import socket
 import time
-from dataclasses import dataclass
 from typing import (Any, Callable, Generator, Iterable, List, Optional, Sequence, Tuple,
                     Union)
 
 from . import codec, memmap
+from .records import AnalogChannel, DigitalChannel, Status
 from .errors import (MmpConnectionError, MmpError, MmpNakError, MmpProtocolError, MmpTimeoutError,
                      WriteOutcomeUnknown)
 from .protocol import (HEADER_BLOCK, HEADER_SHORT, MAX_ADDRESS, MAX_DATA_LENGTH,
@@ -56,45 +56,6 @@ DEFAULT_ENCODING = "utf-8"
 
 Number = Union[int, float]
 Values = Union[Number, Iterable[Number]]
-
-
-# =============================================================================
-# Result types
-# =============================================================================
-@dataclass(frozen=True)
-class Status:
-    """The controller's status area, read in one block (PROTOCOL.md §3.2)."""
-
-    uptime_ms: int              #: milliseconds since power-up (uint32, wraps after 49.7 days)
-    firmware: str               #: e.g. ``"R3.6b"``
-    part_number: str            #: unit description, NULs and blanks stripped
-    mac: str                    #: Ethernet 0, ``"00:A0:3D:0A:0D:FE"``
-    ip: str                     #: Ethernet 0, dotted
-    serial: int                 #: serial number
-    last_error: int             #: ``0xE000 | n`` of the last NAK, 0 when none
-    powerup_clear_needed: bool  #: True until a power-up clear is written
-
-
-@dataclass(frozen=True)
-class DigitalChannel:
-    """One EPIC digital channel (the first 0x18 bytes of its read slot)."""
-
-    state: bool
-    on_latch: bool
-    off_latch: bool
-    feature_type: int
-    feature_value: int          #: uint32 (counter counts for the counter feature)
-    quality: int                #: 0 = good, 30 = module not detected
-
-
-@dataclass(frozen=True)
-class AnalogChannel:
-    """One EPIC analog channel (value, minimum and maximum in engineering units)."""
-
-    value: float
-    minimum: float
-    maximum: float
-    quality: int
 
 
 # =============================================================================
