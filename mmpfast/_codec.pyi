@@ -1,5 +1,5 @@
 """Type stub of the compiled codec ``mmpfast._codec`` (same API as ``mmpfast._codec_py``)."""
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union, final
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union, final
 
 _Buffer = Any  # any object supporting the buffer protocol (C-contiguous)
 
@@ -10,6 +10,7 @@ __all__ = [
     "frame_length", "decode_frame", "encode_read_blocks", "scatter_read_responses",
     "unpack_be", "pack_be", "unpack_be_into", "pack_be_from",
     "gather_be",
+    "GatherLayout",
 ]
 
 IMPLEMENTATION: str
@@ -57,3 +58,16 @@ def unpack_be_into(buf: _Buffer, dest: _Buffer, typecode: str) -> int: ...
 def pack_be_from(src: _Buffer, typecode: str) -> bytes: ...
 def gather_be(buf: _Buffer, offsets: Sequence[int], codes: Union[str, bytes],
               bits: Optional[Sequence[int]] = None) -> List[Union[int, float, bool]]: ...
+
+@final
+class GatherLayout:
+    def __init__(self, keys: Sequence[Any], codes: Union[str, bytes], offsets: Sequence[int],
+                 args: Optional[Sequence[int]] = None, counts: Optional[Sequence[int]] = None,
+                 makers: Optional[Sequence[Optional[Callable[..., Any]]]] = None) -> None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def keys(self) -> Tuple[Any, ...]: ...
+    def __len__(self) -> int: ...
+    def decode(self, buf: _Buffer) -> Dict[Any, Any]: ...
+    def decode_list(self, buf: _Buffer) -> List[Any]: ...

@@ -194,6 +194,7 @@ __all__ = [
     "frame_length", "decode_frame", "encode_read_blocks", "scatter_read_responses",
     "unpack_be", "pack_be", "unpack_be_into", "pack_be_from",
     "gather_be",
+    "GatherLayout",
 ]
 
 
@@ -1274,4 +1275,269 @@ def gather_be(buf, offsets, codes, bits=None):
         PyMem_Free(offs)
         PyMem_Free(bts)
         if have_v:
+            PyBuffer_Release(&view)
+
+
+# ----------------------------------------------------------------------------- gather layout
+import operator
+
+from cpython.dict cimport PyDict_Copy, PyDict_SetItem
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+
+#: layout field codes: the gather codes plus "y" (``args[j]`` raw bytes)
+_LAYOUT_CODES = "?IQbfiqy"
+_LAYOUT_WIDTH = {"i": 4, "I": 4, "f": 4, "?": 4, "b": 4, "q": 8, "Q": 8}
+_LAYOUT_MAX = 1 << 62
+
+
+def _layout_ints(name, seq):
+    """``seq`` as a list of ints (TypeError names the argument)."""
+    try:
+        items = list(seq)
+    except (TypeError, NotImplementedError):
+        raise TypeError(f"{name} must be a sequence of ints") from None
+    out = []
+    for v in items:
+        try:
+            out.append(operator.index(v))
+        except TypeError:
+            raise TypeError(f"{name} must hold ints, not {type(v).__name__}") from None
+    return out
+
+
+def _layout_spec(keys, codes, offsets, args, counts, makers):
+    """Check a layout's description; returns it normalized plus the bytes it needs."""
+    try:
+        ks = tuple(keys)
+    except TypeError:
+        raise TypeError("keys must be a sequence") from None
+    if isinstance(codes, str):
+        cs = str(codes)
+    elif isinstance(codes, bytes):
+        cs = codes.decode("latin-1")
+    else:
+        raise TypeError(f"codes must be a str or bytes, not {type(codes).__name__}")
+    offs = _layout_ints("offsets", offsets)
+    nf = len(cs)
+    if len(offs) != nf:
+        raise ValueError(f"{nf} codes but {len(offs)} offsets")
+    arg = [0] * nf if args is None else _layout_ints("args", args)
+    if len(arg) != nf:
+        raise ValueError(f"{nf} codes but {len(arg)} args")
+    ni = len(ks)
+    cnt = [1] * ni if counts is None else _layout_ints("counts", counts)
+    if len(cnt) != ni:
+        raise ValueError(f"{ni} keys but {len(cnt)} counts")
+    if makers is None:
+        mks = (None,) * ni
+    else:
+        try:
+            mks = tuple(makers)
+        except TypeError:
+            raise TypeError("makers must be a sequence") from None
+    if len(mks) != ni:
+        raise ValueError(f"{ni} keys but {len(mks)} makers")
+    total = 0
+    for i in range(ni):
+        if cnt[i] < 1:
+            raise ValueError(f"counts[{i}] is {cnt[i]}, every item needs at least one field")
+        if mks[i] is None:
+            if cnt[i] != 1:
+                raise ValueError(f"item {i} has {cnt[i]} fields but no maker")
+        elif not callable(mks[i]):
+            raise TypeError(f"makers[{i}] must be None or callable, not {type(mks[i]).__name__}")
+        total += cnt[i]
+    if total != nf:
+        raise ValueError(f"counts add up to {total} fields, codes give {nf}")
+    size = 0
+    for j in range(nf):
+        c = cs[j]
+        if c not in _LAYOUT_CODES:
+            raise ValueError(f"codes[{j}] is {c!r}, not one of {_LAYOUT_CODES!r}")
+        if not 0 <= offs[j] <= _LAYOUT_MAX:
+            raise ValueError(f"offsets[{j}] {offs[j]} out of range 0..{_LAYOUT_MAX}")
+        if c == "b":
+            if not 0 <= arg[j] <= 31:
+                raise ValueError(f"args[{j}] {arg[j]} out of range 0..31 (a bit number)")
+        elif not 0 <= arg[j] <= _LAYOUT_MAX:
+            raise ValueError(f"args[{j}] {arg[j]} out of range 0..{_LAYOUT_MAX}")
+        end = offs[j] + (arg[j] if c == "y" else _LAYOUT_WIDTH[c])
+        if end > size:
+            size = end
+    return ks, cs, offs, arg, cnt, mks, size
+
+
+cdef enum:
+    _L_BYTES = 8
+
+
+cdef class GatherLayout:
+    """A precomputed recipe that decodes many values from one buffer in one call.
+
+    Built once (say, per frozen scan plan) and used for every buffer of that
+    shape; immutable, so one layout may serve many threads at once.
+
+    The layout has *fields* (element ``j``: ``codes[j]`` at byte
+    ``offsets[j]``, any alignment, big-endian) grouped into *items* (item
+    ``i``: the next ``counts[i]`` fields, named ``keys[i]``).  Field codes:
+    ``"i"`` int32, ``"I"`` uint32, ``"f"`` float32, ``"q"`` int64, ``"Q"``
+    uint64, ``"?"`` uint32 != 0 (bool), ``"b"`` bit ``args[j]`` (0..31, bit
+    0 = least significant) of the uint32 (bool), ``"y"`` ``args[j]`` raw
+    bytes (``bytes``).  ``args`` is ignored for the other codes (it must
+    still be an int in range); ``None`` means all 0.  An item's value is its
+    one field when ``makers[i]`` is ``None`` (then ``counts[i]`` must be
+    1), a list of its fields when ``makers[i]`` is ``list``, else
+    ``makers[i](*fields)``.  ``counts`` ``None`` means one field per item.
+    Everything is checked here (``ValueError`` / ``TypeError``), so decoding
+    only checks that the buffer holds ``size`` bytes.
+    """
+
+    cdef Py_ssize_t _nfields
+    cdef Py_ssize_t _nitems
+    cdef Py_ssize_t _size
+    cdef long long *_offs
+    cdef long long *_args
+    cdef unsigned char *_kinds
+    cdef Py_ssize_t *_counts
+    cdef tuple _keys
+    cdef tuple _makers
+    cdef dict _template
+
+    def __cinit__(self, *args, **kwargs):
+        self._offs = NULL
+        self._args = NULL
+        self._kinds = NULL
+        self._counts = NULL
+
+    def __init__(self, keys, codes, offsets, args=None, counts=None, makers=None):
+        cdef Py_ssize_t j, nf, ni
+        if self._kinds != NULL:
+            raise TypeError("GatherLayout is immutable")
+        ks, cs, offs, arg, cnt, mks, size = _layout_spec(keys, codes, offsets, args, counts, makers)
+        nf = len(cs)
+        ni = len(ks)
+        self._offs = <long long *>PyMem_Malloc(max(nf, 1) * sizeof(long long))
+        self._args = <long long *>PyMem_Malloc(max(nf, 1) * sizeof(long long))
+        self._kinds = <unsigned char *>PyMem_Malloc(max(nf, 1))
+        self._counts = <Py_ssize_t *>PyMem_Malloc(max(ni, 1) * sizeof(Py_ssize_t))
+        if self._offs == NULL or self._args == NULL or self._kinds == NULL or self._counts == NULL:
+            raise MemoryError()
+        for j in range(nf):
+            self._offs[j] = offs[j]
+            self._args[j] = arg[j]
+            self._kinds[j] = _L_BYTES if cs[j] == "y" else _gather_kind(cs[j])
+        for j in range(ni):
+            self._counts[j] = cnt[j]
+        self._nfields = nf
+        self._nitems = ni
+        self._size = size
+        self._keys = ks
+        self._makers = mks
+        self._template = dict.fromkeys(ks)
+
+    def __dealloc__(self):
+        PyMem_Free(self._offs)
+        PyMem_Free(self._args)
+        PyMem_Free(self._kinds)
+        PyMem_Free(self._counts)
+
+    @property
+    def size(self):
+        """Bytes a buffer must hold for this layout (the end of its last field)."""
+        return self._size
+
+    @property
+    def keys(self):
+        """The item keys, in order (a tuple)."""
+        return self._keys
+
+    def __len__(self):
+        return self._nitems
+
+    def __repr__(self):
+        return f"<GatherLayout {self._nitems} items, {self._nfields} fields, {self._size} bytes>"
+
+    cdef inline object _field(self, const unsigned char *base, Py_ssize_t j):
+        cdef const unsigned char *p = base + self._offs[j]
+        cdef unsigned char k = self._kinds[j]
+        if k == _G_F32:
+            return <double>mmp_u32_to_float(mmp_load_be32(p))
+        if k == _G_BIT:
+            return <bint>((mmp_load_be32(p) >> self._args[j]) & 1)
+        if k == _G_U32:
+            return mmp_load_be32(p)
+        if k == _G_I32:
+            return <int32_t>mmp_load_be32(p)
+        if k == _G_BOOL:
+            return <bint>(mmp_load_be32(p) != 0)
+        if k == _G_I64:
+            return <int64_t>mmp_load_be64(p)
+        if k == _G_U64:
+            return mmp_load_be64(p)
+        return PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>self._args[j])
+
+    cdef object _item(self, const unsigned char *base, Py_ssize_t i, Py_ssize_t j):
+        cdef Py_ssize_t n = self._counts[i], t
+        cdef object mk = <object>PyTuple_GET_ITEM(self._makers, i)
+        cdef object v
+        cdef list lst
+        cdef tuple tup
+        if mk is None:
+            return self._field(base, j)
+        if mk is list:
+            lst = PyList_New(n)
+            for t in range(n):
+                v = self._field(base, j + t)
+                Py_INCREF(v)
+                PyList_SET_ITEM(lst, t, v)
+            return lst
+        tup = PyTuple_New(n)
+        for t in range(n):
+            v = self._field(base, j + t)
+            Py_INCREF(v)
+            PyTuple_SET_ITEM(tup, t, v)
+        return mk(*tup)
+
+    cdef int _open(self, object buf, Py_buffer *view) except -1:
+        _get_buffer(buf, view, False, "buf")
+        if view.len < self._size:
+            PyBuffer_Release(view)
+            raise ValueError(f"buf holds {view.len} bytes, the layout needs {self._size}")
+        return 0
+
+    def decode(self, buf):
+        """``{key: value}`` of every item, in item order, decoded from ``buf``."""
+        cdef Py_buffer view
+        cdef Py_ssize_t i, j = 0
+        cdef const unsigned char *base
+        cdef dict out
+        self._open(buf, &view)
+        try:
+            base = <const unsigned char *>view.buf
+            out = PyDict_Copy(self._template)
+            for i in range(self._nitems):
+                PyDict_SetItem(out, <object>PyTuple_GET_ITEM(self._keys, i), self._item(base, i, j))
+                j += self._counts[i]
+            return out
+        finally:
+            PyBuffer_Release(&view)
+
+    def decode_list(self, buf):
+        """The value of every item, in item order, as a new list."""
+        cdef Py_buffer view
+        cdef Py_ssize_t i, j = 0
+        cdef const unsigned char *base
+        cdef list out
+        cdef object v
+        self._open(buf, &view)
+        try:
+            base = <const unsigned char *>view.buf
+            out = PyList_New(self._nitems)
+            for i in range(self._nitems):
+                v = self._item(base, i, j)
+                Py_INCREF(v)
+                PyList_SET_ITEM(out, i, v)
+                j += self._counts[i]
+            return out
+        finally:
             PyBuffer_Release(&view)

@@ -11,7 +11,7 @@ import operator
 import struct
 import sys
 from array import array
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .errors import MmpNakError, MmpProtocolError
 from .protocol import (
@@ -54,6 +54,7 @@ __all__ = [
     "frame_length", "decode_frame", "encode_read_blocks", "scatter_read_responses",
     "unpack_be", "pack_be", "unpack_be_into", "pack_be_from",
     "gather_be",
+    "GatherLayout",
 ]
 
 Buffer = Any  # any object supporting the buffer protocol
@@ -581,3 +582,250 @@ def gather_be(buf: Buffer, offsets: Sequence[int], codes: Union[str, bytes],
         else:
             out.append(v)
     return out
+
+
+# ----------------------------------------------------------------------------- gather layout
+#: layout field codes: the gather codes plus "y" (``args[j]`` raw bytes)
+_LAYOUT_CODES = "?IQbfiqy"
+_LAYOUT_WIDTH: Dict[str, int] = {"i": 4, "I": 4, "f": 4, "?": 4, "b": 4, "q": 8, "Q": 8}
+_LAYOUT_MAX = 1 << 62
+
+
+def _layout_ints(name: str, seq: object) -> List[int]:
+    """``seq`` as a list of ints (TypeError names the argument)."""
+    try:
+        items = list(seq)  # type: ignore[call-overload]
+    except (TypeError, NotImplementedError):
+        raise TypeError(f"{name} must be a sequence of ints") from None
+    out: List[int] = []
+    for v in items:
+        try:
+            out.append(operator.index(v))
+        except TypeError:
+            raise TypeError(f"{name} must hold ints, not {type(v).__name__}") from None
+    return out
+
+
+def _layout_spec(keys: Iterable[Any], codes: object, offsets: object, args: object, counts: object,
+                 makers: object) -> Tuple[Tuple[Any, ...], str, List[int], List[int], List[int],
+                                         Tuple[Any, ...], int]:
+    """Check a layout's description; returns it normalized plus the bytes it needs."""
+    try:
+        ks = tuple(keys)
+    except TypeError:
+        raise TypeError("keys must be a sequence") from None
+    if isinstance(codes, str):
+        cs = str(codes)
+    elif isinstance(codes, bytes):
+        cs = codes.decode("latin-1")
+    else:
+        raise TypeError(f"codes must be a str or bytes, not {type(codes).__name__}")
+    offs = _layout_ints("offsets", offsets)
+    nf = len(cs)
+    if len(offs) != nf:
+        raise ValueError(f"{nf} codes but {len(offs)} offsets")
+    arg = [0] * nf if args is None else _layout_ints("args", args)
+    if len(arg) != nf:
+        raise ValueError(f"{nf} codes but {len(arg)} args")
+    ni = len(ks)
+    cnt = [1] * ni if counts is None else _layout_ints("counts", counts)
+    if len(cnt) != ni:
+        raise ValueError(f"{ni} keys but {len(cnt)} counts")
+    if makers is None:
+        mks = (None,) * ni
+    else:
+        try:
+            mks = tuple(makers)  # type: ignore[call-overload]
+        except TypeError:
+            raise TypeError("makers must be a sequence") from None
+    if len(mks) != ni:
+        raise ValueError(f"{ni} keys but {len(mks)} makers")
+    total = 0
+    for i in range(ni):
+        if cnt[i] < 1:
+            raise ValueError(f"counts[{i}] is {cnt[i]}, every item needs at least one field")
+        if mks[i] is None:
+            if cnt[i] != 1:
+                raise ValueError(f"item {i} has {cnt[i]} fields but no maker")
+        elif not callable(mks[i]):
+            raise TypeError(f"makers[{i}] must be None or callable, not {type(mks[i]).__name__}")
+        total += cnt[i]
+    if total != nf:
+        raise ValueError(f"counts add up to {total} fields, codes give {nf}")
+    size = 0
+    for j in range(nf):
+        c = cs[j]
+        if c not in _LAYOUT_CODES:
+            raise ValueError(f"codes[{j}] is {c!r}, not one of {_LAYOUT_CODES!r}")
+        if not 0 <= offs[j] <= _LAYOUT_MAX:
+            raise ValueError(f"offsets[{j}] {offs[j]} out of range 0..{_LAYOUT_MAX}")
+        if c == "b":
+            if not 0 <= arg[j] <= 31:
+                raise ValueError(f"args[{j}] {arg[j]} out of range 0..31 (a bit number)")
+        elif not 0 <= arg[j] <= _LAYOUT_MAX:
+            raise ValueError(f"args[{j}] {arg[j]} out of range 0..{_LAYOUT_MAX}")
+        end = offs[j] + (arg[j] if c == "y" else _LAYOUT_WIDTH[c])
+        if end > size:
+            size = end
+    return ks, cs, offs, arg, cnt, mks, size
+
+
+def _getter(indexes: Sequence[int]) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """A C-level picker of ``indexes`` from a sequence (always returns a sequence)."""
+    if not indexes:
+        return lambda seq: ()
+    if len(indexes) == 1:
+        i = indexes[0]
+        return lambda seq: (seq[i],)
+    return operator.itemgetter(*indexes)
+
+
+class GatherLayout:
+    """A precomputed recipe that decodes many values from one buffer in one call.
+
+    Built once (say, per frozen scan plan) and used for every buffer of that
+    shape; immutable, so one layout may serve many threads at once.
+
+    The layout has *fields* (element ``j``: ``codes[j]`` at byte
+    ``offsets[j]``, any alignment, big-endian) grouped into *items* (item
+    ``i``: the next ``counts[i]`` fields, named ``keys[i]``).  Field codes:
+    ``"i"`` int32, ``"I"`` uint32, ``"f"`` float32, ``"q"`` int64, ``"Q"``
+    uint64, ``"?"`` uint32 != 0 (bool), ``"b"`` bit ``args[j]`` (0..31, bit
+    0 = least significant) of the uint32 (bool), ``"y"`` ``args[j]`` raw
+    bytes (``bytes``).  ``args`` is ignored for the other codes (it must
+    still be an int in range); ``None`` means all 0.  An item's value is its
+    one field when ``makers[i]`` is ``None`` (then ``counts[i]`` must be
+    1), a list of its fields when ``makers[i]`` is ``list``, else
+    ``makers[i](*fields)``.  ``counts`` ``None`` means one field per item.
+    Everything is checked here (``ValueError`` / ``TypeError``), so decoding
+    only checks that the buffer holds ``size`` bytes.
+    """
+
+    __slots__ = ("_keys", "_size", "_nfields", "_lanes", "_plain", "_bools", "_bits", "_masks", "_field_order",
+                 "_singles", "_complex", "_item_order")
+
+    def __init__(self, keys: Sequence[Any], codes: Union[str, bytes], offsets: Sequence[int],
+                 args: Optional[Sequence[int]] = None, counts: Optional[Sequence[int]] = None,
+                 makers: Optional[Sequence[Optional[Callable[..., Any]]]] = None) -> None:
+        if hasattr(self, "_keys"):
+            raise TypeError("GatherLayout is immutable")
+        ks, cs, offs, arg, cnt, mks, size = _layout_spec(keys, codes, offsets, args, counts, makers)
+        # 1. the distinct big-endian elements behind the fields
+        where: Dict[Tuple[int, str], int] = {}
+        elems: List[Tuple[int, int, str]] = []      # (offset, width, struct code)
+        field_elem: List[int] = []
+        for j, c in enumerate(cs):
+            sc = f"{arg[j]}s" if c == "y" else _GATHER[c][1]
+            k = (offs[j], sc)
+            e = where.get(k)
+            if e is None:
+                e = where[k] = len(elems)
+                elems.append((offs[j], arg[j] if c == "y" else _LAYOUT_WIDTH[c], sc))
+            field_elem.append(e)
+        # 2. lanes of non-overlapping elements, each read by one struct call
+        lanes: List[List[int]] = []
+        ends: List[int] = []
+        for e in sorted(range(len(elems)), key=lambda e: elems[e][:2]):
+            o, w, _ = elems[e]
+            for n, end in enumerate(ends):
+                if end <= o:
+                    lanes[n].append(e)
+                    ends[n] = o + w
+                    break
+            else:
+                lanes.append([e])
+                ends.append(o + w)
+        position = [0] * len(elems)     # element -> index in the lanes' joined values
+        structs = []
+        first = 0
+        for lane in lanes:
+            fmt, pos = [">"], 0
+            for k, e in enumerate(lane):
+                o, w, sc = elems[e]
+                if o > pos:
+                    fmt.append(f"{o - pos}x")
+                fmt.append(sc)
+                pos = o + w
+                position[e] = first + k
+            first += len(lane)
+            structs.append(struct.Struct("".join(fmt)).unpack_from)
+        self._lanes = tuple(structs)
+        # 3. field values: plain ones picked, bools and bits converted, put back in field order
+        plain = [j for j, c in enumerate(cs) if c not in "?b"]
+        bools = [j for j, c in enumerate(cs) if c == "?"]
+        bits = [j for j, c in enumerate(cs) if c == "b"]
+        self._plain = _getter([position[field_elem[j]] for j in plain]) if plain else None
+        self._bools = _getter([position[field_elem[j]] for j in bools]) if bools else None
+        self._bits = _getter([position[field_elem[j]] for j in bits]) if bits else None
+        self._masks = tuple(1 << arg[j] for j in bits)
+        grouped = plain + bools + bits
+        self._field_order = None if grouped == sorted(grouped) else _getter(
+            [p for _, p in sorted(zip(grouped, range(len(grouped))))])
+        # 4. items: single fields picked, the rest built; put back in item order
+        singles: List[int] = []
+        single_items: List[int] = []
+        complex_: List[Tuple[int, int, Any]] = []
+        complex_items: List[int] = []
+        j = 0
+        for i, (n, mk) in enumerate(zip(cnt, mks)):
+            if mk is None:
+                singles.append(j)
+                single_items.append(i)
+            else:
+                complex_.append((j, j + n, mk))
+                complex_items.append(i)
+            j += n
+        simple = not complex_ and singles == list(range(len(cs)))
+        self._singles = None if simple else _getter(singles)
+        self._complex = tuple(complex_)
+        grouped = single_items + complex_items
+        self._item_order = None if grouped == sorted(grouped) else _getter(
+            [p for _, p in sorted(zip(grouped, range(len(grouped))))])
+        self._keys = ks
+        self._size = size
+        self._nfields = len(cs)
+
+    @property
+    def size(self) -> int:
+        """Bytes a buffer must hold for this layout (the end of its last field)."""
+        return self._size
+
+    @property
+    def keys(self) -> Tuple[Any, ...]:
+        """The item keys, in order (a tuple)."""
+        return self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"<GatherLayout {len(self._keys)} items, {self._nfields} fields, {self._size} bytes>"
+
+    def _values(self, buf: Buffer) -> Sequence[Any]:
+        mv = _bytes_view(buf, "buf")
+        if mv.nbytes < self._size:
+            raise ValueError(f"buf holds {mv.nbytes} bytes, the layout needs {self._size}")
+        lanes = self._lanes
+        raw: Tuple[Any, ...] = lanes[0](mv) if len(lanes) == 1 else sum((u(mv) for u in lanes), ())
+        fv: List[Any] = []
+        if self._plain is not None:
+            fv.extend(self._plain(raw))
+        if self._bools is not None:
+            fv.extend(map(bool, self._bools(raw)))
+        if self._bits is not None:
+            fv.extend(map(bool, map(operator.and_, self._bits(raw), self._masks)))
+        fields: Sequence[Any] = fv if self._field_order is None else self._field_order(fv)
+        if self._singles is None:
+            return fields
+        out = list(self._singles(fields))
+        for a, b, mk in self._complex:
+            out.append(list(fields[a:b]) if mk is list else mk(*fields[a:b]))
+        return out if self._item_order is None else self._item_order(out)
+
+    def decode(self, buf: Buffer) -> Dict[Any, Any]:
+        """``{key: value}`` of every item, in item order, decoded from ``buf``."""
+        return dict(zip(self._keys, self._values(buf)))
+
+    def decode_list(self, buf: Buffer) -> List[Any]:
+        """The value of every item, in item order, as a new list."""
+        return list(self._values(buf))

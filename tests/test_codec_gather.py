@@ -1,7 +1,7 @@
 """``codec.gather_be``: big-endian elements at scattered offsets, both codecs.
 
-Also checks that ``ScanResult.values()`` built on it gives what each point
-decodes to on its own (``res[name]``).
+Also checks that ``ScanResult.values()`` (one ``codec.GatherLayout`` call)
+gives what each point decodes to on its own (``res[name]``).
 """
 from __future__ import annotations
 
@@ -343,41 +343,62 @@ def same(a: Any, b: Any) -> bool:
 def test_values_match_single_point_decoding(codec: Any, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     monkeypatch.setattr(plan_mod, "codec", codec)
     p = mixed_plan()
+    assert type(p._layout).__module__ == codec.__name__      # built with the codec loaded at freeze
     res = p.result(random_buffer(p, seed))
     single = {n: res[n] for n in p.names}
-    for got in (res.values(), p._decoder.gather_all(res.buffer)):   # type: ignore[union-attr]
-        assert list(got) == list(p.names)
-        for n in p.names:
-            assert same(got[n], single[n]), n
+    got = res.values()
+    assert list(got) == list(p.names)
+    for n in p.names:
+        assert same(got[n], single[n]), n
 
 
-def test_gather_inputs_precomputed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+class SpyCodec:
+    """A codec whose layouts count their decode calls (the real layouts do the work)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.layouts: List["SpyLayout"] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def GatherLayout(self, *args: Any) -> "SpyLayout":
+        layout = SpyLayout(self.real.GatherLayout(*args))
+        self.layouts.append(layout)
+        return layout
+
+
+class SpyLayout:
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: List[str] = []
+
+    def decode(self, buf: Any) -> Any:
+        self.calls.append("decode")
+        return self.real.decode(buf)
+
+    def decode_list(self, buf: Any) -> Any:
+        self.calls.append("decode_list")
+        return self.real.decode_list(buf)
+
+
+@pytest.mark.parametrize("impl", ["cython", "python"])
+def test_layouts_built_once_and_values_is_one_call(impl: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = SpyCodec(load_codec(impl))
+    monkeypatch.setattr(plan_mod, "codec", spy)
     p = mixed_plan()
-    d = p._decoder
-    assert d is not None
-    assert d.codes == b"bfQ?b?qfiIf"
-    assert d.offsets.typecode == "q" and len(d.offsets) == len(d.codes)
-    assert d.bits is not None and list(d.bits) == [3, 0, 0, 0, 31, 0, 0, 0, 0, 0, 0]
-    by_name = p._by_name
-    gathered = [n for n in p.names if by_name[n].kind in ("bit", "bool", "scalar")
-                or (by_name[n].kind == "run" and by_name[n].count == 1)]
-    assert list(d.offsets) == [by_name[n].segments[0][0] for n in gathered]
-    calls: List[tuple] = []
-
-    class Spy:
-        IMPLEMENTATION = "cython"
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(load_codec("python"), name)
-
-        def gather_be(self, *args: Any) -> Any:
-            calls.append(args)
-            return load_codec("python").gather_be(*args)
-    monkeypatch.setattr(plan_mod, "codec", Spy())
+    assert len(spy.layouts) == len(p.names) + 1            # one per point, one for the plan
+    whole = p._layout
+    assert isinstance(whole, SpyLayout) and len(whole.real) == len(p.names)
     buf = random_buffer(p, 9)
-    p.result(buf).values()
-    assert len(calls) == 1
-    assert calls[0][1] is d.offsets and calls[0][2] is d.codes and calls[0][3] is d.bits
+    for _ in range(3):
+        p.result(buf).values()
+    assert len(spy.layouts) == len(p.names) + 1            # nothing rebuilt per pass
+    assert whole.calls == ["decode"] * 3
+    assert all(not lay.calls for lay in spy.layouts if lay is not whole)
+    p.result(buf)["last"]
+    assert p._by_name["last"].layout.calls == ["decode_list"]
+    assert whole.calls == ["decode"] * 3
 
 
 def test_all_gatherable_plan(codec: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -388,7 +409,6 @@ def test_all_gatherable_plan(codec: Any, monkeypatch: pytest.MonkeyPatch) -> Non
             p.add_digital(m, c)
             p.add_analog(m, c)
     p.freeze()
-    assert p._decoder is not None and p._decoder.rest is None and p._decoder.order is None
     buf = random_buffer(p, 5)
     res = p.result(buf)
     got = res.values()

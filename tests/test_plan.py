@@ -296,9 +296,10 @@ def test_freeze_and_immutability() -> None:
         p.add_analog(0, 1)
     with pytest.raises(RuntimeError):
         p.add_status("uptime_ms")
-    offs = p.offsets
-    offs[0] = 99
-    assert list(p.offsets) == [0]      # callers get copies
+    # offsets / lengths are built once at freeze: the same object on every access
+    assert p.offsets is p.offsets and p.lengths is p.lengths and p.requests is reqs
+    assert isinstance(p.offsets, array) and p.offsets.typecode == "q" and list(p.offsets) == [0]
+    assert isinstance(p.lengths, array) and p.lengths.typecode == "q" and list(p.lengths) == [4]
     assert p.requests == reqs and len(p) == 1
 
 
@@ -323,15 +324,6 @@ def test_concurrent_freeze_plans_once() -> None:
     for t in threads:
         t.join(5)
     assert len(got) == 8 and all(g is got[0] for g in got)
-
-
-def test_batches() -> None:
-    p = ScanPlan(max_block=64)
-    p.add_scratchpad_int32(0, 80)      # 320 bytes -> 5 requests
-    b = p.batches(2)
-    assert [len(r) for r, _, _ in b] == [2, 2, 1]
-    assert [list(o) for _, o, _ in b] == [[0, 64], [128, 192], [256]]
-    assert p.batches(2) is b
 
 
 def test_result_accepts_buffers() -> None:
