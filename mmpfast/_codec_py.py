@@ -607,7 +607,7 @@ def _layout_ints(name: str, seq: object) -> List[int]:
 
 
 def _layout_spec(keys: Iterable[Any], codes: object, offsets: object, args: object, counts: object,
-                 makers: object) -> Tuple[Tuple[Any, ...], str, List[int], List[int], List[int],
+                 makers: Any) -> Tuple[Tuple[Any, ...], str, List[int], List[int], List[int],
                                          Tuple[Any, ...], int]:
     """Check a layout's description; returns it normalized plus the bytes it needs."""
     try:
@@ -631,11 +631,12 @@ def _layout_spec(keys: Iterable[Any], codes: object, offsets: object, args: obje
     cnt = [1] * ni if counts is None else _layout_ints("counts", counts)
     if len(cnt) != ni:
         raise ValueError(f"{ni} keys but {len(cnt)} counts")
+    mks: Tuple[Any, ...]
     if makers is None:
         mks = (None,) * ni
     else:
         try:
-            mks = tuple(makers)  # type: ignore[call-overload]
+            mks = tuple(makers)
         except TypeError:
             raise TypeError("makers must be a sequence") from None
     if len(mks) != ni:
@@ -740,13 +741,13 @@ class GatherLayout:
         first = 0
         for lane in lanes:
             fmt, pos = [">"], 0
-            for k, e in enumerate(lane):
+            for at, e in enumerate(lane):
                 o, w, sc = elems[e]
                 if o > pos:
                     fmt.append(f"{o - pos}x")
                 fmt.append(sc)
                 pos = o + w
-                position[e] = first + k
+                position[e] = first + at
             first += len(lane)
             structs.append(struct.Struct("".join(fmt)).unpack_from)
         self._lanes = tuple(structs)
