@@ -1371,6 +1371,25 @@ cdef enum:
     _L_BYTES = 8
 
 
+cdef inline object _layout_field(const unsigned char *p, unsigned char k, long long arg):
+    """One layout field at ``p`` (big-endian) as a Python value."""
+    if k == _G_F32:
+        return <double>mmp_u32_to_float(mmp_load_be32(p))
+    if k == _G_BIT:
+        return <bint>((mmp_load_be32(p) >> arg) & 1)
+    if k == _G_U32:
+        return mmp_load_be32(p)
+    if k == _G_I32:
+        return <int32_t>mmp_load_be32(p)
+    if k == _G_BOOL:
+        return <bint>(mmp_load_be32(p) != 0)
+    if k == _G_I64:
+        return <int64_t>mmp_load_be64(p)
+    if k == _G_U64:
+        return mmp_load_be64(p)
+    return PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>arg)
+
+
 cdef class GatherLayout:
     """A precomputed recipe that decodes many values from one buffer in one call.
 
@@ -1402,6 +1421,7 @@ cdef class GatherLayout:
     cdef tuple _keys
     cdef tuple _makers
     cdef dict _template
+    cdef bint _simple
 
     def __cinit__(self, *args, **kwargs):
         self._offs = NULL
@@ -1434,6 +1454,7 @@ cdef class GatherLayout:
         self._keys = ks
         self._makers = mks
         self._template = dict.fromkeys(ks)
+        self._simple = nf == ni and all(m is None for m in mks)
 
     def __dealloc__(self):
         PyMem_Free(self._offs)
@@ -1458,23 +1479,7 @@ cdef class GatherLayout:
         return f"<GatherLayout {self._nitems} items, {self._nfields} fields, {self._size} bytes>"
 
     cdef inline object _field(self, const unsigned char *base, Py_ssize_t j):
-        cdef const unsigned char *p = base + self._offs[j]
-        cdef unsigned char k = self._kinds[j]
-        if k == _G_F32:
-            return <double>mmp_u32_to_float(mmp_load_be32(p))
-        if k == _G_BIT:
-            return <bint>((mmp_load_be32(p) >> self._args[j]) & 1)
-        if k == _G_U32:
-            return mmp_load_be32(p)
-        if k == _G_I32:
-            return <int32_t>mmp_load_be32(p)
-        if k == _G_BOOL:
-            return <bint>(mmp_load_be32(p) != 0)
-        if k == _G_I64:
-            return <int64_t>mmp_load_be64(p)
-        if k == _G_U64:
-            return mmp_load_be64(p)
-        return PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>self._args[j])
+        return _layout_field(base + self._offs[j], self._kinds[j], self._args[j])
 
     cdef object _item(self, const unsigned char *base, Py_ssize_t i, Py_ssize_t j):
         cdef Py_ssize_t n = self._counts[i], t
@@ -1483,7 +1488,7 @@ cdef class GatherLayout:
         cdef list lst
         cdef tuple tup
         if mk is None:
-            return self._field(base, j)
+            return _layout_field(base + self._offs[j], self._kinds[j], self._args[j])
         if mk is list:
             lst = PyList_New(n)
             for t in range(n):
@@ -1515,6 +1520,11 @@ cdef class GatherLayout:
         try:
             base = <const unsigned char *>view.buf
             out = PyDict_Copy(self._template)
+            if self._simple:        # one field per item, no makers: fields are items
+                for i in range(self._nitems):
+                    PyDict_SetItem(out, <object>PyTuple_GET_ITEM(self._keys, i),
+                                   _layout_field(base + self._offs[i], self._kinds[i], self._args[i]))
+                return out
             for i in range(self._nitems):
                 PyDict_SetItem(out, <object>PyTuple_GET_ITEM(self._keys, i), self._item(base, i, j))
                 j += self._counts[i]

@@ -812,9 +812,9 @@ class GatherLayout:
         if self._plain is not None:
             fv.extend(self._plain(raw))
         if self._bools is not None:
-            fv.extend(map(bool, self._bools(raw)))
+            fv.extend(map(operator.truth, self._bools(raw)))
         if self._bits is not None:
-            fv.extend(map(bool, map(operator.and_, self._bits(raw), self._masks)))
+            fv.extend(map(operator.truth, map(operator.and_, self._bits(raw), self._masks)))
         fields: Sequence[Any] = fv if self._field_order is None else self._field_order(fv)
         if self._singles is None:
             return fields
