@@ -1279,92 +1279,10 @@ def gather_be(buf, offsets, codes, bits=None):
 
 
 # ----------------------------------------------------------------------------- gather layout
-import operator
-
 from cpython.dict cimport PyDict_Copy, PyDict_SetItem
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
-#: layout field codes: the gather codes plus "y" (``args[j]`` raw bytes)
-_LAYOUT_CODES = "?IQbfiqy"
-_LAYOUT_WIDTH = {"i": 4, "I": 4, "f": 4, "?": 4, "b": 4, "q": 8, "Q": 8}
-_LAYOUT_MAX = 1 << 62
-
-
-def _layout_ints(name, seq):
-    """``seq`` as a list of ints (TypeError names the argument)."""
-    try:
-        items = list(seq)
-    except (TypeError, NotImplementedError):
-        raise TypeError(f"{name} must be a sequence of ints") from None
-    out = []
-    for v in items:
-        try:
-            out.append(operator.index(v))
-        except TypeError:
-            raise TypeError(f"{name} must hold ints, not {type(v).__name__}") from None
-    return out
-
-
-def _layout_spec(keys, codes, offsets, args, counts, makers):
-    """Check a layout's description; returns it normalized plus the bytes it needs."""
-    try:
-        ks = tuple(keys)
-    except TypeError:
-        raise TypeError("keys must be a sequence") from None
-    if isinstance(codes, str):
-        cs = str(codes)
-    elif isinstance(codes, bytes):
-        cs = codes.decode("latin-1")
-    else:
-        raise TypeError(f"codes must be a str or bytes, not {type(codes).__name__}")
-    offs = _layout_ints("offsets", offsets)
-    nf = len(cs)
-    if len(offs) != nf:
-        raise ValueError(f"{nf} codes but {len(offs)} offsets")
-    arg = [0] * nf if args is None else _layout_ints("args", args)
-    if len(arg) != nf:
-        raise ValueError(f"{nf} codes but {len(arg)} args")
-    ni = len(ks)
-    cnt = [1] * ni if counts is None else _layout_ints("counts", counts)
-    if len(cnt) != ni:
-        raise ValueError(f"{ni} keys but {len(cnt)} counts")
-    if makers is None:
-        mks = (None,) * ni
-    else:
-        try:
-            mks = tuple(makers)
-        except TypeError:
-            raise TypeError("makers must be a sequence") from None
-    if len(mks) != ni:
-        raise ValueError(f"{ni} keys but {len(mks)} makers")
-    total = 0
-    for i in range(ni):
-        if cnt[i] < 1:
-            raise ValueError(f"counts[{i}] is {cnt[i]}, every item needs at least one field")
-        if mks[i] is None:
-            if cnt[i] != 1:
-                raise ValueError(f"item {i} has {cnt[i]} fields but no maker")
-        elif not callable(mks[i]):
-            raise TypeError(f"makers[{i}] must be None or callable, not {type(mks[i]).__name__}")
-        total += cnt[i]
-    if total != nf:
-        raise ValueError(f"counts add up to {total} fields, codes give {nf}")
-    size = 0
-    for j in range(nf):
-        c = cs[j]
-        if c not in _LAYOUT_CODES:
-            raise ValueError(f"codes[{j}] is {c!r}, not one of {_LAYOUT_CODES!r}")
-        if not 0 <= offs[j] <= _LAYOUT_MAX:
-            raise ValueError(f"offsets[{j}] {offs[j]} out of range 0..{_LAYOUT_MAX}")
-        if c == "b":
-            if not 0 <= arg[j] <= 31:
-                raise ValueError(f"args[{j}] {arg[j]} out of range 0..31 (a bit number)")
-        elif not 0 <= arg[j] <= _LAYOUT_MAX:
-            raise ValueError(f"args[{j}] {arg[j]} out of range 0..{_LAYOUT_MAX}")
-        end = offs[j] + (arg[j] if c == "y" else _LAYOUT_WIDTH[c])
-        if end > size:
-            size = end
-    return ks, cs, offs, arg, cnt, mks, size
+from ._gather import layout_spec as _layout_spec
 
 
 cdef enum:
@@ -1390,6 +1308,7 @@ cdef inline object _layout_field(const unsigned char *p, unsigned char k, long l
     return PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>arg)
 
 
+@cython.final
 cdef class GatherLayout:
     """A precomputed recipe that decodes many values from one buffer in one call.
 
