@@ -121,6 +121,40 @@ def test_scan_sees_changes_and_arrays(sim: Any) -> None:
             assert res["uptime_ms"] == res.values()["uptime_ms"] and res["uptime_ms"] >= 0
 
 
+def test_one_plan_shared_by_clients_in_threads(sim: Any) -> None:
+    """A frozen plan is built once: scans from several threads share its
+    offsets, lengths and layouts and decode the same values."""
+    import threading
+    plan, _ = build_plan(random.Random(3))
+    randomize(sim, random.Random(3))
+    plan.freeze()
+    offsets, lengths, layout = plan.offsets, plan.lengths, plan._layout
+    got: List[Dict[str, Any]] = []
+    errors: List[BaseException] = []
+
+    def run() -> None:
+        try:
+            with mmpfast.Client(sim.host, sim.port, pipeline=8) as c:
+                buf = plan.new_buffer()
+                for _ in range(5):
+                    c.scan_into(plan, buf)
+                    res = plan.result(buf)
+                    values = res.values()
+                    assert all(values[n] == res[n] for n in ("digital[3][4]", "analog[15][31]", "firmware"))
+                got.append(values)
+        except BaseException as exc:   # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and len(got) == 3
+    assert got[0] == got[1] == got[2]
+    assert plan.offsets is offsets and plan.lengths is lengths and plan._layout is layout
+
+
 def test_scanloop_on_simulator(sim: Any) -> None:
     plan = mmpfast.ScanPlan()
     plan.add_digital(0, 0, name="in0")
