@@ -169,6 +169,8 @@ class Run(NamedTuple):
 
 
 def _check_index(name: str, value: object, limit: int) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not bool")
     try:
         v = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
@@ -304,6 +306,91 @@ CHANNEL_QUALITY_MODULE_STRIDE: Final = 0x100
 EPIC_POINT_CONFIG: Final = 0xF0100000          # + 0x3000*m + 0xC0*c
 POINT_CONFIG_MODULE_STRIDE: Final = 0x3000
 POINT_CONFIG_CHANNEL_STRIDE: Final = 0xC0
+# point configuration record fields (big-endian; UI = uint32, F = float32)
+POINT_CONFIG_MODULE_TYPE: Final = 0x00     # UI, read-only
+POINT_CONFIG_POINT_TYPE: Final = 0x04      # UI
+POINT_CONFIG_FEATURE: Final = 0x08         # UI, writable (1 = counter)
+POINT_CONFIG_OFFSET: Final = 0x0C          # F
+POINT_CONFIG_GAIN: Final = 0x10            # F
+POINT_CONFIG_HIGH_SCALE: Final = 0x14      # F
+POINT_CONFIG_LOW_SCALE: Final = 0x18       # F
+POINT_CONFIG_FILTER_WEIGHT: Final = 0x20   # F
+POINT_CONFIG_WATCHDOG_VALUE: Final = 0x24  # F
+POINT_CONFIG_WATCHDOG_ENABLE: Final = 0x28  # UI boolean
+POINT_CONFIG_NAME: Final = 0x30            # S-ZT name
+POINT_CONFIG_NAME_LENGTH: Final = 51       # EPIC record (SNAP §3.7 record: 16)
+#: the fields above from +0x00 to +0x2B: module type, point type, feature, offset, gain,
+#: high scale, low scale, (reserved +0x1C), filter weight, watchdog value, watchdog enable
+POINT_CONFIG_STRUCT: Final = struct.Struct(">IIIffff4xffI")
+FEATURE_NONE: Final = 0
+FEATURE_COUNTER: Final = 1
+
+# Legacy 64-point map (§2.4 stream, §3.7 SNAP PAC areas): point p = 4*module + channel
+SNAP_CHANNELS: Final = 4         # channels 0..3 of a SNAP module
+SNAP_POINTS: Final = 64          # points 0..63 = modules 0..15 x channels 0..3
+
+
+def snap_point(module: int, channel: int) -> int:
+    """Legacy point number ``4*module + channel`` (module 0..15, channel 0..3;
+    ``ValueError``/``TypeError`` otherwise).  It is the point of the standard
+    stream packet and of the SNAP PAC point and bank areas."""
+    m = _check_index("module", module, MAX_MODULES)
+    c = _check_index("channel", channel, SNAP_CHANNELS)
+    return SNAP_CHANNELS * m + c
+
+
+# SNAP PAC point and bank areas (§3.7), indexed by the legacy point p = snap_point(m, c)
+SNAP_POINT_STRIDE: Final = 0x40            # every per-point record
+SNAP_DIGITAL_BANK_READ: Final = 0xF0400000
+SNAP_BANK_STATE: Final = 0x00              # 64-bit masks, point 63 in the top bit of byte +0
+SNAP_BANK_ON_LATCH: Final = 0x08
+SNAP_BANK_OFF_LATCH: Final = 0x10
+SNAP_BANK_ACTIVE_COUNTER: Final = 0x18
+SNAP_BANK_PULSE_COMPLETE: Final = 0x20
+SNAP_BANK_COUNTERS: Final = 0x100          # + 4*p, uint32
+SNAP_DIGITAL_BANK_WRITE: Final = 0xF0500000
+SNAP_BANK_TURN_ON: Final = 0x00            # 64-bit command masks (act, read back 0)
+SNAP_BANK_TURN_OFF: Final = 0x08
+SNAP_BANK_ACTIVATE_COUNTER: Final = 0x10
+SNAP_BANK_DEACTIVATE_COUNTER: Final = 0x18
+SNAP_ANALOG_BANK_READ: Final = 0xF0600000
+SNAP_ANALOG_BANK_WRITE: Final = 0xF0700000
+SNAP_BANK_VALUE: Final = 0x000             # + 4*p, float32 EU
+SNAP_BANK_COUNTS: Final = 0x100
+SNAP_BANK_MINIMUM: Final = 0x200
+SNAP_BANK_MAXIMUM: Final = 0x300
+SNAP_DIGITAL_READ: Final = 0xF0800000      # + 0x40*p
+SNAP_DIG_STATE: Final = 0x00
+SNAP_DIG_ON_LATCH: Final = 0x04
+SNAP_DIG_OFF_LATCH: Final = 0x08
+SNAP_DIG_COUNTER_ACTIVE: Final = 0x0C
+SNAP_DIG_FEATURE_VALUE: Final = 0x10
+SNAP_DIGITAL_WRITE: Final = 0xF0900000     # + 0x40*p: command words (act, read back 0)
+SNAP_DIG_TURN_ON: Final = 0x00
+SNAP_DIG_TURN_OFF: Final = 0x04
+SNAP_DIG_ACTIVATE_COUNTER: Final = 0x08
+SNAP_DIG_DEACTIVATE_COUNTER: Final = 0x0C
+SNAP_ANALOG_READ: Final = 0xF0A00000       # + 0x40*p: +0 EU, +4 counts, +8 min, +0x0C max
+SNAP_ANALOG_WRITE: Final = 0xF0B00000      # + 0x40*p: +0 EU, +4 counts, +0x0C TPO period
+SNAP_ANA_VALUE: Final = 0x00
+SNAP_ANA_COUNTS: Final = 0x04
+SNAP_ANA_MINIMUM: Final = 0x08
+SNAP_ANA_MAXIMUM: Final = 0x0C
+SNAP_POINT_CONFIG: Final = 0xF0C00000      # + 0x40*p, fields as POINT_CONFIG_* (name 16 bytes)
+SNAP_POINT_CONFIG_NAME_LENGTH: Final = 16
+SNAP_DIGITAL_READ_CLEAR: Final = 0xF0F00000   # + 4*p counts; +0x100 on-latch; +0x200 off-latch
+SNAP_READ_CLEAR_COUNTS: Final = 0x000
+SNAP_READ_CLEAR_ON_LATCH: Final = 0x100
+SNAP_READ_CLEAR_OFF_LATCH: Final = 0x200
+SNAP_ANALOG_READ_CLEAR: Final = 0xF0F80000    # + 4*p min; +0x100 max
+SNAP_READ_CLEAR_MINIMUM: Final = 0x000
+SNAP_READ_CLEAR_MAXIMUM: Final = 0x100
+
+# Custom scatter-gather area (§3.8): address list entry i at + 4*i, gathered data at + 4*i
+CUSTOM_AREA_ADDRESSES: Final = 0xF0D50000
+CUSTOM_AREA_DATA: Final = 0xF0D60000
+CUSTOM_AREA_ENTRIES: Final = 1024
+CUSTOM_AREA_ENTRY_SIZE: Final = 4
 
 QUALITY_GOOD: Final = 0
 QUALITY_MODULE_NOT_DETECTED: Final = 30
@@ -357,6 +444,12 @@ def analog_read_clear_address(module: int, channel: int) -> int:
     """Analog min/max read-and-clear record (+0 min, +4 max; float32)."""
     m, c = check_point(module, channel)
     return EPIC_ANALOG_READ_CLEAR + ANALOG_READ_CLEAR_MODULE_STRIDE * m + ANALOG_READ_CLEAR_CHANNEL_STRIDE * c
+
+
+def point_config_address(module: int, channel: int) -> int:
+    """Start of the 0xC0-byte point configuration record of (module, channel)."""
+    m, c = check_point(module, channel)
+    return EPIC_POINT_CONFIG + POINT_CONFIG_MODULE_STRIDE * m + POINT_CONFIG_CHANNEL_STRIDE * c
 
 
 def digital_read_clear_address(module: int, channel: int) -> int:
@@ -451,3 +544,155 @@ def read_has_side_effects(address: int, length: int) -> bool:
     or calc-and-set range (reading there changes the device)."""
     end = address + max(length, 1) - 1
     return any(first <= end and address <= last for first, last in READ_SIDE_EFFECT_RANGES)
+
+
+# =============================================================================
+# Per-device point addressing (PROTOCOL.md §3.6-3.8): the EPIC channel slots or
+# the SNAP PAC legacy point p = 4*module + channel.  Every function checks its
+# arguments (TypeError for non-ints and bools, ValueError out of range).
+# =============================================================================
+DEVICES: Final = ("epic", "snap")
+
+# EPIC digital read-and-clear record (0x18 bytes), uint32 BE fields
+DRC_FEATURE_VALUE: Final = 0x00    # counts / feature value, returned then cleared
+DRC_ON_LATCH: Final = 0x04         # boolean32
+DRC_OFF_LATCH: Final = 0x08        # boolean32
+#: the three words of a digital read-and-clear, in this order, on both devices
+#: (EPIC: one record; SNAP: three words apart, read one by one and joined)
+DIGITAL_COUNTS_STRUCT: Final = struct.Struct(">III")
+DIGITAL_COUNTS_LENGTH: Final = 12
+# EPIC analog read-and-clear record (0x0C bytes), float32 BE
+ARC_MINIMUM: Final = 0x00
+ARC_MAXIMUM: Final = 0x04
+#: minimum then maximum, float32 BE, on both devices
+MINMAX_STRUCT: Final = struct.Struct(">ff")
+MINMAX_LENGTH: Final = 8
+
+#: bytes of a point configuration read: fixed fields (+0x00..+0x2F) and the name
+POINT_CONFIG_LENGTH: Final = POINT_CONFIG_NAME + POINT_CONFIG_NAME_LENGTH             # EPIC, 0x63
+SNAP_POINT_CONFIG_LENGTH: Final = POINT_CONFIG_NAME + SNAP_POINT_CONFIG_NAME_LENGTH   # SNAP, 0x40
+
+#: bytes of one custom-area data read at most (the SDK gathers up to 256 entries
+#: per transaction, §3.8)
+CUSTOM_AREA_MAX_READ: Final = 256 * CUSTOM_AREA_ENTRY_SIZE
+
+
+def check_device(device: object) -> str:
+    """``device`` if it is ``"epic"`` or ``"snap"`` (``TypeError`` / ``ValueError`` otherwise)."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a str, not {type(device).__name__}")
+    if device not in DEVICES:
+        raise ValueError(f"device must be 'epic' or 'snap', not {device!r}")
+    return device
+
+
+def check_device_point(module: int, channel: int, device: str = "epic") -> Tuple[int, int]:
+    """Validate a point of ``device``: EPIC module 0..15, channel 0..63; SNAP
+    module 0..15, channel 0..3."""
+    limit = MAX_CHANNELS if check_device(device) == "epic" else SNAP_CHANNELS
+    return (_check_index("module", module, MAX_MODULES), _check_index("channel", channel, limit))
+
+
+def snap_digital_read_address(module: int, channel: int) -> int:
+    """SNAP digital point read record 0xF0800000 + 0x40*p (+0 state, +4 on-latch,
+    +8 off-latch, +0x0C counter active, +0x10 feature value; uint32 BE)."""
+    return SNAP_DIGITAL_READ + SNAP_POINT_STRIDE * snap_point(module, channel)
+
+
+def snap_digital_write_address(module: int, channel: int) -> int:
+    """SNAP digital point write record 0xF0900000 + 0x40*p (+0 turn on, +4 turn off:
+    write a non-zero uint32 to act)."""
+    return SNAP_DIGITAL_WRITE + SNAP_POINT_STRIDE * snap_point(module, channel)
+
+
+def snap_analog_read_address(module: int, channel: int) -> int:
+    """SNAP analog point read record 0xF0A00000 + 0x40*p (+0 EU, +4 counts,
+    +8 min, +0x0C max; float32 BE)."""
+    return SNAP_ANALOG_READ + SNAP_POINT_STRIDE * snap_point(module, channel)
+
+
+def snap_analog_write_address(module: int, channel: int) -> int:
+    """SNAP analog point write record 0xF0B00000 + 0x40*p (+0 EU, float32 BE)."""
+    return SNAP_ANALOG_WRITE + SNAP_POINT_STRIDE * snap_point(module, channel)
+
+
+def snap_point_config_address(module: int, channel: int) -> int:
+    """SNAP point configuration record 0xF0C00000 + 0x40*p (fields as ``POINT_CONFIG_*``,
+    16-byte name)."""
+    return SNAP_POINT_CONFIG + SNAP_POINT_STRIDE * snap_point(module, channel)
+
+
+def mask64_word(base: int, point: int) -> Tuple[int, int]:
+    """``(word address, bit)`` of ``point`` (0..63) in the 64-bit BE mask at ``base``:
+    points 63..32 are the uint32 at +0 (bit p-32), points 31..0 the uint32 at +4 (bit p)."""
+    p = _check_index("point", point, SNAP_POINTS)
+    return (base, p - 32) if p >= 32 else (base + 4, p)
+
+
+def snap_bank_state_word(module: int, channel: int) -> Tuple[int, int]:
+    """``(word address, bit)`` of a SNAP point's state in the digital bank's state
+    mask (0xF0400000, 8 bytes)."""
+    return mask64_word(SNAP_DIGITAL_BANK_READ + SNAP_BANK_STATE, snap_point(module, channel))
+
+
+def snap_bank_counter_address(module: int, channel: int) -> int:
+    """uint32 BE counter of a SNAP point in the digital bank: 0xF0400100 + 4*p."""
+    return SNAP_DIGITAL_BANK_READ + SNAP_BANK_COUNTERS + 4 * snap_point(module, channel)
+
+
+def snap_bank_value_address(module: int, channel: int) -> int:
+    """float32 BE value (EU) of a SNAP point in the analog bank: 0xF0600000 + 4*p."""
+    return SNAP_ANALOG_BANK_READ + SNAP_BANK_VALUE + 4 * snap_point(module, channel)
+
+
+def point_config_request(module: int, channel: int, *, device: str = "epic") -> Tuple[int, int]:
+    """``(address, length)`` of the one read giving a point's configuration
+    (fixed fields and name): EPIC 0xF0100000 + 0x3000*m + 0xC0*c, 0x63 bytes;
+    SNAP 0xF0C00000 + 0x40*p, 0x40 bytes."""
+    if check_device(device) == "snap":
+        return snap_point_config_address(module, channel), SNAP_POINT_CONFIG_LENGTH
+    return point_config_address(module, channel), POINT_CONFIG_LENGTH
+
+
+def point_feature_address(module: int, channel: int, *, device: str = "epic") -> int:
+    """Address of a point's feature word (uint32 BE, +0x08 of its configuration)."""
+    return point_config_request(module, channel, device=device)[0] + POINT_CONFIG_FEATURE
+
+
+def read_clear_digital_requests(module: int, channel: int, *,
+                                device: str = "epic") -> Tuple[Tuple[int, int], ...]:
+    """The reads of a digital read-and-clear, ``((address, length), ...)``; their data
+    joined is ``DIGITAL_COUNTS_STRUCT`` (feature value, on-latch, off-latch).
+
+    EPIC: one 12-byte read of 0xF02E0000 + 0x600*m + 0x18*c.  SNAP: three 4-byte
+    reads, 0xF0F00000 + 4*p (counts), +0x100 (on-latch), +0x200 (off-latch): the
+    words between them belong to other points and must not be read (reading clears).
+    """
+    if check_device(device) == "snap":
+        p = snap_point(module, channel)
+        return tuple((SNAP_DIGITAL_READ_CLEAR + field + 4 * p, 4)
+                     for field in (SNAP_READ_CLEAR_COUNTS, SNAP_READ_CLEAR_ON_LATCH,
+                                   SNAP_READ_CLEAR_OFF_LATCH))
+    return ((digital_read_clear_address(module, channel), DIGITAL_COUNTS_LENGTH),)
+
+
+def read_clear_analog_requests(module: int, channel: int, *,
+                               device: str = "epic") -> Tuple[Tuple[int, int], ...]:
+    """The reads of an analog min/max read-and-clear; their data joined is
+    ``MINMAX_STRUCT`` (minimum, maximum).  EPIC: one 8-byte read of 0xF01D4000 +
+    0x300*m + 0x0C*c.  SNAP: 0xF0F80000 + 4*p (min) and 0xF0F80100 + 4*p (max)."""
+    if check_device(device) == "snap":
+        p = snap_point(module, channel)
+        return tuple((SNAP_ANALOG_READ_CLEAR + field + 4 * p, 4)
+                     for field in (SNAP_READ_CLEAR_MINIMUM, SNAP_READ_CLEAR_MAXIMUM))
+    return ((analog_read_clear_address(module, channel), MINMAX_LENGTH),)
+
+
+def custom_address_entry(index: int) -> int:
+    """Address-list entry ``index`` (0..1023) of the custom area: 0xF0D50000 + 4*index."""
+    return CUSTOM_AREA_ADDRESSES + CUSTOM_AREA_ENTRY_SIZE * _check_index("index", index, CUSTOM_AREA_ENTRIES)
+
+
+def custom_data_address(index: int) -> int:
+    """Gathered data of entry ``index`` (0..1023): 0xF0D60000 + 4*index (4 bytes)."""
+    return CUSTOM_AREA_DATA + CUSTOM_AREA_ENTRY_SIZE * _check_index("index", index, CUSTOM_AREA_ENTRIES)

@@ -7,17 +7,33 @@ short, sorted list of block reads.  It never touches a socket or the clock.
 
 Cost model
 ----------
-A separate request costs about one round trip; reading a byte costs one
-byte of transfer time.  The planner expresses a request's cost in bytes:
-``request_cost`` (G) is how many unwanted gap bytes it is worth reading to
-save one request.  The default, 12 500 bytes, is 1 ms of round trip at
-100 Mbit/s (100e6 / 8 * 1e-3).  Two ranges are read as one request only
-when the gap between them is smaller than G, both lie in the same
-memory-map area (a request spanning two areas is refused by the device,
-PROTOCOL.md §3.9), the merged request fits ``max_block`` bytes, and the gap
-holds no read-and-clear or calc-and-set bytes (reading those would change
-the device).  Ranges longer than ``max_block`` are split into several
-address-contiguous requests.
+See :mod:`mmpfast.coverage`: a request costs ``request_cost`` (G) bytes, a
+byte read costs one; ranges of one memory-map area are read as one request
+when the gap between them is smaller than G and the request fits
+``max_block``; reads that change the device are never merged with anything
+they did not ask for.  With ``custom_area=True`` the same model decides which
+scattered 4-byte words to gather through the device's custom area.
+
+Read-and-clear
+--------------
+A point whose read changes the device (``add_clear_digital``, or an
+``add_raw`` range in a read-and-clear area) is read by requests of its own,
+placed LAST in ``plan.requests``: ``plan.clear_from`` is the index of the
+first of them (``len(plan.requests)`` when there is none) and
+``plan.side_effects[i]`` is True for those requests.  A request layer must
+send each of them at most once per pass, whatever fails (a lost answer means
+the counts are gone), and should send them only after the plain requests.
+
+Custom area
+-----------
+With ``custom_area=True`` the plan may gather scattered words through the
+custom scatter-gather area (PROTOCOL.md §3.8).  ``plan.custom_addresses`` is
+the address list that must be written to 0xF0D50000 (uint32 BE each, entry
+i at 0xF0D50000 + 4*i) before the plan is scanned; ``plan.custom_writes``
+gives those writes as ``(address, data)`` blocks.  Both are empty when the
+cost model found no gain (the plan then needs no preparation).  The
+gathered words are read by ordinary requests at 0xF0D60000 inside
+``plan.requests``.
 
 Buffer layout
 -------------
@@ -38,13 +54,14 @@ from __future__ import annotations
 
 import bisect
 import operator
+import struct
 import threading
 from array import array
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import codec, memmap
-from .points import (AnalogChannelPoint, Bit, DigitalChannelPoint, Flag, Formatted, Point, Raw, Run,
-                     Scalar, element_size)
+from . import codec, coverage, memmap
+from .points import (AnalogChannelPoint, Bit, ClearDigitalPoint, DigitalChannelPoint, Flag, Formatted, Point,
+                     Raw, Run, Scalar, SnapAnalogChannelPoint, SnapDigitalChannelPoint, element_size)
 from .protocol import MAX_BLOCK, MAX_DATA_LENGTH
 from .result import ScanResult
 
@@ -94,8 +111,13 @@ class ScanPlan:
     """A set of points to read, planned into few block reads.
 
     ``max_block`` caps the ``data_length`` of one request (bytes, 1..65535);
-    ``request_cost`` is the cost model's G: the number of unwanted bytes worth
-    reading to save one request (see the module docstring).
+    ``device`` is ``"epic"`` (groov EPIC channel slots and packed areas) or
+    ``"snap"`` (SNAP PAC: module 0..15, channel 0..3, point p = 4*module +
+    channel, the §3.7 point and bank areas); a client scanning the plan must be
+    of the same device.  ``custom_area=True`` lets the planner gather scattered
+    words through the custom area (see the module docstring; the client must
+    ``prepare`` the plan).  ``request_cost`` is the cost model's G: the number
+    of unwanted bytes worth reading to save one request.
 
     Add points with the ``add_*`` methods; each returns the point's name.
     The plan freezes when first used (``requests``, ``offsets``, ``lengths``,
@@ -104,8 +126,13 @@ class ScanPlan:
     shared by many threads, clients and tasks.
     """
 
-    def __init__(self, max_block: int = MAX_BLOCK, *, request_cost: int = DEFAULT_REQUEST_COST) -> None:
+    def __init__(self, max_block: int = MAX_BLOCK, *, device: str = "epic", custom_area: bool = False,
+                 request_cost: int = DEFAULT_REQUEST_COST) -> None:
         self.max_block = _check_int("max_block", max_block, 1, MAX_DATA_LENGTH)
+        self._device = memmap.check_device(device)
+        if not isinstance(custom_area, bool):
+            raise TypeError(f"custom_area must be a bool, not {type(custom_area).__name__}")
+        self.custom_area = custom_area
         self.request_cost = _check_int("request_cost", request_cost, 0, 1 << 40)
         self._points: List[Point] = []
         self._by_name: Dict[str, Point] = {}
@@ -115,6 +142,8 @@ class ScanPlan:
         self._offsets = array("q")
         self._lengths = array("q")
         self._buffer_size = 0
+        self._clear_from = 0
+        self._custom: Tuple[int, ...] = ()
         self._codec: Any = codec        # the codec the layouts were built with (set at freeze)
         self._layout: Any = None        # codec.GatherLayout of every point (set at freeze)
 
@@ -144,35 +173,46 @@ class ScanPlan:
             self._by_name[name] = point
         return name
 
+    def _point(self, module: int, channel: int) -> Tuple[int, int]:
+        return memmap.check_device_point(module, channel, self._device)
+
     def add_digital(self, module: int, channel: int, name: Optional[str] = None) -> str:
-        """A digital state (``bool``).  Channels 0..31 come from the packed
-        states word at 0xF1001800 + 4·module (bit ``channel``), others from
-        the state word of the channel's read slot."""
-        m, c = memmap.check_point(module, channel)
-        default = f"digital[{m}][{c}]"
-        name = self._name(name, default)
+        """A digital state (``bool``).  EPIC: channels 0..31 come from the packed
+        states word at 0xF1001800 + 4·module (bit ``channel``), others from the
+        state word of the channel's read slot.  SNAP: bit p of the digital
+        bank's 8-byte state mask at 0xF0400000."""
+        m, c = self._point(module, channel)
+        name = self._name(name, f"digital[{m}][{c}]")
+        if self._device == "snap":
+            return self._add(Bit(name, *memmap.snap_bank_state_word(m, c)))
         if c < 32:
             return self._add(Bit(name, memmap.packed_state_address(m), c))
         return self._add(Flag(name, memmap.digital_read_address(m, c) + memmap.DIG_STATE))
 
     def add_analog(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """An analog value in engineering units (``float``, float32 BE on the
-        wire).  Channels 0..31 come from the packed values at 0xF1001000 +
-        0x80·module + 4·channel, others from the channel's read slot."""
-        m, c = memmap.check_point(module, channel)
+        wire).  EPIC: channels 0..31 come from the packed values at 0xF1001000
+        + 0x80·module + 4·channel, others from the channel's read slot.  SNAP:
+        the analog bank, 0xF0600000 + 4·p."""
+        m, c = self._point(module, channel)
         default = f"analog[{m}][{c}]"
-        if c < memmap.PACKED_VALUES_CHANNELS:
+        if self._device == "snap":
+            addr = memmap.snap_bank_value_address(m, c)
+        elif c < memmap.PACKED_VALUES_CHANNELS:
             addr = memmap.packed_value_address(m, c)
         else:
             addr = memmap.analog_read_address(m, c) + memmap.ANA_VALUE
         return self._add(Scalar(self._name(name, default), addr, "f"))
 
     def add_digital_counter(self, module: int, channel: int, name: Optional[str] = None) -> str:
-        """A digital channel's feature value (counter, ``int``, uint32 BE):
-        packed values area for channels 0..31, the read slot otherwise."""
-        m, c = memmap.check_point(module, channel)
+        """A digital channel's feature value (counter, ``int``, uint32 BE).
+        EPIC: packed values area for channels 0..31, the read slot otherwise.
+        SNAP: the digital bank's counters, 0xF0400100 + 4·p."""
+        m, c = self._point(module, channel)
         default = f"counter[{m}][{c}]"
-        if c < memmap.PACKED_VALUES_CHANNELS:
+        if self._device == "snap":
+            addr = memmap.snap_bank_counter_address(m, c)
+        elif c < memmap.PACKED_VALUES_CHANNELS:
             addr = memmap.packed_value_address(m, c)
         else:
             addr = memmap.digital_read_address(m, c) + memmap.DIG_FEATURE_VALUE
@@ -180,17 +220,34 @@ class ScanPlan:
 
     def add_digital_channel(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """A whole digital channel: its value is a ``DigitalChannel`` record
-        (state, latches, feature type/value, quality) from the read slot."""
-        m, c = memmap.check_point(module, channel)
-        return self._add(DigitalChannelPoint(self._name(name, f"digital_channel[{m}][{c}]"),
-                                                  memmap.digital_read_address(m, c)))
+        (state, latches, feature type/value, quality) from the read slot
+        (SNAP: the point read record 0xF0800000 + 0x40·p, see
+        ``points.SnapDigitalChannelPoint``)."""
+        m, c = self._point(module, channel)
+        name = self._name(name, f"digital_channel[{m}][{c}]")
+        if self._device == "snap":
+            return self._add(SnapDigitalChannelPoint(name, memmap.snap_digital_read_address(m, c)))
+        return self._add(DigitalChannelPoint(name, memmap.digital_read_address(m, c)))
 
     def add_analog_channel(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """A whole analog channel: its value is an ``AnalogChannel`` record
-        (value, minimum, maximum, quality) from the read slot."""
-        m, c = memmap.check_point(module, channel)
-        return self._add(AnalogChannelPoint(self._name(name, f"analog_channel[{m}][{c}]"),
-                                                 memmap.analog_read_address(m, c)))
+        (value, minimum, maximum, quality) from the read slot (SNAP: the point
+        read record 0xF0A00000 + 0x40·p, quality 0)."""
+        m, c = self._point(module, channel)
+        name = self._name(name, f"analog_channel[{m}][{c}]")
+        if self._device == "snap":
+            return self._add(SnapAnalogChannelPoint(name, memmap.snap_analog_read_address(m, c)))
+        return self._add(AnalogChannelPoint(name, memmap.analog_read_address(m, c)))
+
+    def add_clear_digital(self, module: int, channel: int, name: Optional[str] = None) -> str:
+        """A digital read-and-clear: its value is ``DigitalCounts`` (feature value,
+        on-latch, off-latch), which the device clears as it answers.  EPIC: 12
+        bytes at 0xF02E0000 + 0x600·module + 0x18·channel; SNAP: 0xF0F00000 + 4·p,
+        + 0x100, + 0x200.  Its requests come last in ``requests`` (from
+        ``clear_from``) and must never be sent twice."""
+        m, c = self._point(module, channel)
+        return self._add(ClearDigitalPoint(self._name(name, f"clear_digital[{m}][{c}]"),
+                                           memmap.read_clear_digital_requests(m, c, device=self._device)))
 
     def _add_scratchpad(self, kind: str, code: str, index: int, count: int, name: Optional[str]) -> str:
         if isinstance(count, bool) or not isinstance(count, int):
@@ -268,19 +325,17 @@ class ScanPlan:
         return self._frozen
 
     def _plan(self) -> None:
-        groups: Dict[Any, List[Tuple[int, int]]] = {}
-        for p in self._points:
-            for a, n in p.ranges:
-                if isinstance(p, Raw) and p.unchecked:   # outside the known map: never merged
-                    key: Any = ("unchecked", a, n)
-                else:
-                    area = memmap.find_area(a, n)
-                    key = area.first if area is not None else ("unchecked", a, n)
-                groups.setdefault(key, []).append((a, a + n))
-        reqs: List[Tuple[int, int]] = []
-        for key, intervals in groups.items():
-            reqs.extend(_cover(intervals, self.max_block, self.request_cost))
-        reqs.sort()
+        mb, cost = self.max_block, self.request_cost
+        specs = [(p.ranges, isinstance(p, Raw) and p.unchecked) for p in self._points]
+        reads: List[Sequence[Tuple[int, int]]] = [r for r, _ in specs]
+        plain, clearing = coverage.block_reads([(a, n, u) for r, u in specs for a, n in r], mb, cost)
+        if self.custom_area:
+            chosen = coverage.choose_gathered(specs, mb, cost)
+            if chosen:
+                g_reads, g_plain, g_clearing, addrs = coverage.gathered_plan(specs, chosen, mb, cost)
+                if coverage.requests_cost(g_plain + g_clearing, cost) < coverage.requests_cost(plain + clearing, cost):
+                    reads, plain, clearing, self._custom = g_reads, g_plain, g_clearing, addrs
+        reqs = plain + clearing
         offsets = array("q")
         lengths = array("q")
         pos = 0
@@ -288,21 +343,23 @@ class ScanPlan:
             offsets.append(pos)
             lengths.append(n)
             pos += n
-        starts = [a for a, _ in reqs]
-        for p in self._points:
+        parts = ((plain, 0, [a for a, _ in plain]), (clearing, len(plain), [a for a, _ in clearing]))
+        for p, ranges in zip(self._points, reads):
             segs: List[List[int]] = []
-            for a, n in p.ranges:
+            for a, n in ranges:
+                part, first, starts = parts[memmap.read_has_side_effects(a, n)]
                 r = bisect.bisect_right(starts, a) - 1
-                ra, rn = reqs[r]
-                b = offsets[r] + (a - ra)
+                ra, rn = part[r]
+                b = offsets[first + r] + (a - ra)
                 # a range split at max_block continues in the next (address-contiguous) requests
-                assert ra <= a and (a + n <= ra + rn or reqs[r + 1][0] == ra + rn)
+                assert ra <= a and (a + n <= ra + rn or part[r + 1][0] == ra + rn)
                 if segs and segs[-1][1] == b:
                     segs[-1][1] = b + n
                 else:
                     segs.append([b, b + n])
             p.segments = tuple((s, e) for s, e in segs)
         self._requests = tuple(reqs)
+        self._clear_from = len(plain)
         self._offsets = offsets
         self._lengths = lengths
         self._buffer_size = pos
@@ -354,6 +411,44 @@ class ScanPlan:
         return self._lengths
 
     @property
+    def device(self) -> str:
+        """``"epic"`` or ``"snap"``: the device whose memory map the plan reads."""
+        return self._device
+
+    @property
+    def clear_from(self) -> int:
+        """Index in ``requests`` of the first read-and-clear request (they are all
+        last); ``len(requests)`` when the plan has none.  Requests from this
+        index change the device when read: send each at most once per pass."""
+        self.freeze()
+        return self._clear_from
+
+    @property
+    def side_effects(self) -> Tuple[bool, ...]:
+        """Per request: True when reading it changes the device (``i >= clear_from``)."""
+        self.freeze()
+        return tuple(i >= self._clear_from for i in range(len(self._requests)))
+
+    @property
+    def custom_addresses(self) -> Tuple[int, ...]:
+        """The custom-area address list the plan needs (entry i = 32-bit address
+        written as uint32 BE at 0xF0D50000 + 4*i); ``()`` when the plan does not
+        use the custom area (then it needs no preparation)."""
+        self.freeze()
+        return self._custom
+
+    @property
+    def custom_writes(self) -> Tuple[Tuple[int, bytes], ...]:
+        """``custom_addresses`` as block writes ``(address, data)``: uint32 BE
+        entries from 0xF0D50000, at most ``min(max_block, 1024)`` bytes each."""
+        self.freeze()
+        if not self._custom:
+            return ()
+        size = coverage.custom_read_size(self.max_block)
+        data = struct.pack(f">{len(self._custom)}I", *self._custom)
+        return tuple((memmap.CUSTOM_AREA_ADDRESSES + k, data[k:k + size]) for k in range(0, len(data), size))
+
+    @property
     def buffer_size(self) -> int:
         """Bytes of the result buffer (the sum of the request lengths)."""
         self.freeze()
@@ -386,46 +481,5 @@ class ScanPlan:
 
     def __repr__(self) -> str:
         state = f"{len(self._requests)} requests, {self._buffer_size} bytes" if self._frozen else "not frozen"
-        return f"<ScanPlan {len(self._points)} points, {state}>"
+        return f"<ScanPlan {self._device} {len(self._points)} points, {state}>"
 
-
-def _cover(intervals: List[Tuple[int, int]], mb: int, cost: int) -> List[Tuple[int, int]]:
-    """Requests (address, length) covering ``intervals`` ([start, end) pairs
-    of one area): touching ranges join; a gap is read when it is cheaper than
-    a request (``gap < cost``), holds no side-effect bytes and the request
-    stays within ``mb`` bytes; long ranges split at ``mb``."""
-    intervals = sorted(intervals)
-    merged: List[List[int]] = []
-    for s, e in intervals:
-        if merged and s <= merged[-1][1]:
-            if e > merged[-1][1]:
-                merged[-1][1] = e
-        else:
-            merged.append([s, e])
-    out: List[Tuple[int, int]] = []
-    cur_s = cur_e = -1
-    for s, e in merged:
-        if cur_s >= 0:
-            gap = s - cur_e
-            mergeable = gap < cost and not memmap.read_has_side_effects(cur_e, gap)
-            if mergeable and e - cur_s <= mb:
-                cur_e = e
-                continue
-            if mergeable and cur_s + mb > s:
-                # fill the current request up to mb when that saves a request
-                # for the rest of this range
-                fill = -(-(e - cur_s - mb) // mb)
-                alone = -(-(e - s) // mb)
-                if fill < alone:
-                    out.append((cur_s, mb))
-                    s = cur_s + mb
-                    cur_s = -1
-            if cur_s >= 0:
-                out.append((cur_s, cur_e - cur_s))
-        while e - s > mb:
-            out.append((s, mb))
-            s += mb
-        cur_s, cur_e = s, e
-    if cur_s >= 0:
-        out.append((cur_s, cur_e - cur_s))
-    return out

@@ -22,11 +22,12 @@ from __future__ import annotations
 import struct
 from typing import Any, Callable, ClassVar, List, Optional, Sequence, Tuple, Union
 
-from .records import AnalogChannel, DigitalChannel
+from .records import AnalogChannel, DigitalChannel, DigitalCounts
 from . import memmap
 
 __all__ = ["Point", "Bit", "Flag", "Scalar", "Run", "Raw", "Formatted", "RecordPoint",
-           "DigitalChannelPoint", "AnalogChannelPoint", "element_size"]
+           "DigitalChannelPoint", "AnalogChannelPoint", "SnapDigitalChannelPoint",
+           "SnapAnalogChannelPoint", "ClearDigitalPoint", "element_size"]
 
 #: a point's value recipe: (code, byte offset in the point's own bytes, arg)
 Field = Tuple[str, int, int]
@@ -217,3 +218,49 @@ class AnalogChannelPoint(RecordPoint):
     RECORD = AnalogChannel
     FIELDS = (("f", memmap.ANA_VALUE, 0), ("f", memmap.ANA_MINIMUM, 0), ("f", memmap.ANA_MAXIMUM, 0),
               ("I", memmap.ANA_QUALITY, 0))
+
+
+def _snap_digital(state: bool, on: bool, off: bool, counter_active: int, value: int) -> DigitalChannel:
+    return DigitalChannel(state, on, off, counter_active, value, memmap.QUALITY_GOOD)
+
+
+def _snap_analog(value: float, minimum: float, maximum: float) -> AnalogChannel:
+    return AnalogChannel(value, minimum, maximum, memmap.QUALITY_GOOD)
+
+
+class SnapDigitalChannelPoint(RecordPoint):
+    """A whole SNAP PAC digital point (0xF0800000 + 0x40·p): ``DigitalChannel`` whose
+    ``feature_type`` is the point's counter-active word (1 = counting, the counter
+    feature's code) and whose ``quality`` is 0 (SNAP PAC has no quality word)."""
+
+    __slots__ = ()
+    LENGTH = memmap.SNAP_DIG_FEATURE_VALUE + 4
+    RECORD = _snap_digital
+    FIELDS = (("?", memmap.SNAP_DIG_STATE, 0), ("?", memmap.SNAP_DIG_ON_LATCH, 0),
+              ("?", memmap.SNAP_DIG_OFF_LATCH, 0), ("I", memmap.SNAP_DIG_COUNTER_ACTIVE, 0),
+              ("I", memmap.SNAP_DIG_FEATURE_VALUE, 0))
+
+
+class SnapAnalogChannelPoint(RecordPoint):
+    """A whole SNAP PAC analog point (0xF0A00000 + 0x40·p): ``AnalogChannel`` with
+    ``quality`` 0 (SNAP PAC has no quality word)."""
+
+    __slots__ = ()
+    LENGTH = memmap.SNAP_ANA_MAXIMUM + 4
+    RECORD = _snap_analog
+    FIELDS = (("f", memmap.SNAP_ANA_VALUE, 0), ("f", memmap.SNAP_ANA_MINIMUM, 0),
+              ("f", memmap.SNAP_ANA_MAXIMUM, 0))
+
+
+class ClearDigitalPoint(Point):
+    """A digital read-and-clear (``DigitalCounts``): the device returns the feature
+    value and latches, then clears them.  ``ranges`` are
+    ``memmap.read_clear_digital_requests`` (one EPIC record or three SNAP words), whose
+    bytes joined are ``memmap.DIGITAL_COUNTS_STRUCT``."""
+
+    __slots__ = ()
+    side_effects = True
+
+    def fields(self) -> Tuple[Maker, Tuple[Field, ...]]:
+        return DigitalCounts, (("I", memmap.DRC_FEATURE_VALUE, 0), ("?", memmap.DRC_ON_LATCH, 0),
+                               ("?", memmap.DRC_OFF_LATCH, 0))

@@ -366,7 +366,16 @@ def check_plan(p: ScanPlan) -> None:
         for x in range(a, a + n):
             covered[x] = covered.get(x, 0) + 1
         assert memmap.find_area(a, n) is not None
-    assert list(reqs) == sorted(reqs)
+    # plain requests first, then the ones that change the device (read-and-clear), each part sorted
+    cf = p.clear_from
+    plain, clearing = list(reqs[:cf]), list(reqs[cf:])
+    assert p.side_effects == tuple(i >= cf for i in range(len(reqs)))
+    assert not any(memmap.read_has_side_effects(a, n) for a, n in plain)
+    assert all(memmap.read_has_side_effects(a, n) for a, n in clearing)
+    for part in (plain, clearing):
+        assert part == sorted(part)
+        assert all(a1 + n1 <= a2 for (a1, n1), (a2, _) in zip(part, part[1:]))   # no overlap
+    reqs = tuple(sorted(reqs))
     assert all(a1 + n1 <= a2 for (a1, n1), (a2, _) in zip(reqs, reqs[1:]))       # no overlap
     assert all(covered.get(x) == 1 for x in needed)                                 # exactly once
     # every unwanted run inside a request is cheaper than a request and harmless to read
@@ -382,12 +391,14 @@ def check_plan(p: ScanPlan) -> None:
             assert x - g < cost and not memmap.read_has_side_effects(g, x - g)
         assert a in needed and (a + n - 1) in needed          # requests start/end on wanted bytes
     # no missed merge: two neighbours in one area with a cheap, harmless gap that fit together
-    for (a1, n1), (a2, n2) in zip(reqs, reqs[1:]):
-        gap = a2 - (a1 + n1)
-        if memmap.find_area(a1, 1) == memmap.find_area(a2, 1) and gap < cost \
-                and not memmap.read_has_side_effects(a1 + n1, gap):
-            assert a2 + n2 - a1 > mb
+    for part in (plain, clearing):
+        for (a1, n1), (a2, n2) in zip(part, part[1:]):
+            gap = a2 - (a1 + n1)
+            if memmap.find_area(a1, 1) == memmap.find_area(a2, 1) and gap < cost \
+                    and not memmap.read_has_side_effects(a1 + n1, gap):
+                assert a2 + n2 - a1 > mb
     # buffer layout: the requests back to back
+    reqs = p.requests
     assert list(p.offsets) == [sum(n for _, n in reqs[:i]) for i in range(len(reqs))]
     assert list(p.lengths) == [n for _, n in reqs]
     assert p.buffer_size == sum(n for _, n in reqs)
