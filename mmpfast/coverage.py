@@ -50,7 +50,7 @@ from typing import Dict, Hashable, List, Optional, Sequence, Set, Tuple
 from . import memmap
 
 __all__ = ["cover", "block_reads", "requests_cost", "gatherable", "custom_read_size", "choose_gathered",
-           "gathered_plan"]
+           "gathered_plan", "touches_custom_area"]
 
 Range = Tuple[int, int]
 #: a range to read: (address, length, outside the known map)
@@ -141,10 +141,15 @@ def gatherable(ranges: Sequence[Range], unchecked: bool = False) -> bool:
             return False
         if memmap.find_area(a, n) is None or memmap.read_has_side_effects(a, n):
             return False
-        if a <= _CUSTOM_LAST and _CUSTOM_FIRST <= a + n - 1:
+        if touches_custom_area(a, n):
             return False
         words += n // _WORD
     return 0 < words <= memmap.CUSTOM_AREA_ENTRIES
+
+
+def touches_custom_area(a: int, n: int) -> bool:
+    """True when ``[a, a + n)`` touches the custom area's address list or data."""
+    return a <= _CUSTOM_LAST and _CUSTOM_FIRST <= a + n - 1
 
 
 def custom_read_size(mb: int) -> int:
@@ -172,11 +177,13 @@ def choose_gathered(points: Sequence[Tuple[Sequence[Range], bool]], mb: int, cos
     ``points[i]`` is ``(ranges, unchecked)`` of point i.  Only gatherable
     points are chosen, at most 1024 distinct words in all; points with the
     same ranges share their words.  The rule is the module docstring's;
-    the caller still compares the exact cost of the two whole plans.
+    the caller still compares the exact cost of the two whole plans.  Nothing
+    is chosen when a point reads the custom area itself (its address list is
+    then the user's) or when ``mb`` is below one entry (4 bytes).
     """
     size = custom_read_size(mb)
-    if size == 0:
-        return set()
+    if size == 0 or any(touches_custom_area(a, n) for ranges, _ in points for a, n in ranges):
+        return set()      # too small a block, or the plan reads the custom area itself
     reads = [(a, n, unchecked) for ranges, unchecked in points for a, n in ranges]
     plain, _ = block_reads(reads, mb, cost)
     starts = [a for a, _ in plain]

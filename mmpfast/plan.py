@@ -3,7 +3,8 @@
 A :class:`ScanPlan` collects points (digital states, analog values, whole
 channels, scratch-pad runs, raw ranges, status fields), maps each one to the
 cheapest place in the memory map that holds it, and turns the lot into a
-short, sorted list of block reads.  It never touches a socket or the clock.
+short list of block reads (sorted by address, read-and-clear ones last).  It
+never touches a socket or the clock.
 
 Cost model
 ----------
@@ -31,9 +32,10 @@ custom scatter-gather area (PROTOCOL.md §3.8).  ``plan.custom_addresses`` is
 the address list that must be written to 0xF0D50000 (uint32 BE each, entry
 i at 0xF0D50000 + 4*i) before the plan is scanned; ``plan.custom_writes``
 gives those writes as ``(address, data)`` blocks.  Both are empty when the
-cost model found no gain (the plan then needs no preparation).  The
-gathered words are read by ordinary requests at 0xF0D60000 inside
-``plan.requests``.
+cost model found no gain (the plan then needs no preparation), and always
+when the plan itself reads the custom area (``add_raw`` there).  The gathered
+words are read by ordinary requests at 0xF0D60000 inside ``plan.requests``
+(before ``clear_from``: read-and-clear points are never gathered).
 
 Buffer layout
 -------------

@@ -1,7 +1,7 @@
 """Memory-map arithmetic against ../shared/vectors/memmap.json and PROTOCOL.md §3."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Tuple
 
 import pytest
 
@@ -140,3 +140,118 @@ def test_errors_hierarchy() -> None:
     import pickle
     e2 = pickle.loads(pickle.dumps(e))
     assert (e2.rcode, e2.error_code, e2.address, str(e2)) == (5, 0xE005, 0xF0310000, str(e))
+
+
+# --------------------------------------------------------------------------- issue 14 areas
+# Every expected address below is worked out by hand from PROTOCOL.md §3.6-3.8 (the
+# formula is quoted beside it), never computed by the code under test.
+@pytest.mark.parametrize("call,expected", [
+    # EPIC digital read-and-clear 0xF02E0000 + 0x600*m + 0x18*c
+    (lambda: memmap.digital_read_clear_address(0, 0), 0xF02E0000),
+    (lambda: memmap.digital_read_clear_address(1, 2), 0xF02E0630),
+    (lambda: memmap.digital_read_clear_address(15, 63), 0xF02E5FE8),
+    # EPIC analog min/max read-and-clear 0xF01D4000 + 0x300*m + 0x0C*c
+    (lambda: memmap.analog_read_clear_address(1, 2), 0xF01D4318),
+    (lambda: memmap.analog_read_clear_address(15, 63), 0xF01D6FF4),
+    # EPIC point configuration 0xF0100000 + 0x3000*m + 0xC0*c; feature at +0x08
+    (lambda: memmap.point_config_address(1, 2), 0xF0103180),
+    (lambda: memmap.point_config_address(15, 63), 0xF012FF40),
+    (lambda: memmap.point_feature_address(1, 2), 0xF0103188),
+    # SNAP PAC, p = 4*module + channel; (2, 3) is p = 11, (15, 3) is p = 63
+    (lambda: memmap.snap_point(2, 3), 11),
+    (lambda: memmap.snap_point(15, 3), 63),
+    (lambda: memmap.snap_digital_read_address(2, 3), 0xF08002C0),     # 0xF0800000 + 0x40*p
+    (lambda: memmap.snap_digital_read_address(15, 3), 0xF0800FC0),
+    (lambda: memmap.snap_digital_write_address(2, 3), 0xF09002C0),    # 0xF0900000 + 0x40*p
+    (lambda: memmap.snap_analog_read_address(2, 3), 0xF0A002C0),      # 0xF0A00000 + 0x40*p
+    (lambda: memmap.snap_analog_write_address(2, 3), 0xF0B002C0),     # 0xF0B00000 + 0x40*p
+    (lambda: memmap.snap_point_config_address(2, 3), 0xF0C002C0),     # 0xF0C00000 + 0x40*p
+    (lambda: memmap.point_feature_address(2, 3, device="snap"), 0xF0C002C8),
+    (lambda: memmap.snap_bank_counter_address(2, 3), 0xF040012C),     # 0xF0400000 + 0x100 + 4*p
+    (lambda: memmap.snap_bank_value_address(2, 3), 0xF060002C),       # 0xF0600000 + 4*p
+    (lambda: memmap.snap_bank_value_address(15, 3), 0xF06000FC),
+    # custom area: addresses 0xF0D50000 + 4*i, data 0xF0D60000 + 4*i, i < 1024
+    (lambda: memmap.custom_address_entry(0), 0xF0D50000),
+    (lambda: memmap.custom_address_entry(1023), 0xF0D50FFC),
+    (lambda: memmap.custom_data_address(0), 0xF0D60000),
+    (lambda: memmap.custom_data_address(1023), 0xF0D60FFC),
+])
+def test_issue14_addresses(call: Callable[[], int], expected: int) -> None:
+    assert call() == expected
+
+
+@pytest.mark.parametrize("module,channel,word", [
+    # 8-byte BE mask at 0xF0400000: +0 holds points 63..32, +4 points 31..0
+    (0, 0, (0xF0400004, 0)), (2, 3, (0xF0400004, 11)), (7, 3, (0xF0400004, 31)),
+    (8, 0, (0xF0400000, 0)), (10, 0, (0xF0400000, 8)), (15, 3, (0xF0400000, 31)),
+])
+def test_snap_bank_state_word(module: int, channel: int, word: Tuple[int, int]) -> None:
+    assert memmap.snap_bank_state_word(module, channel) == word
+
+
+def test_read_clear_and_config_requests() -> None:
+    assert memmap.read_clear_digital_requests(1, 2) == ((0xF02E0630, 12),)
+    assert memmap.read_clear_digital_requests(1, 2, device="epic") == ((0xF02E0630, 12),)
+    # SNAP: counts 0xF0F00000 + 4p, on-latch +0x100, off-latch +0x200 (p = 11)
+    assert memmap.read_clear_digital_requests(2, 3, device="snap") == (
+        (0xF0F0002C, 4), (0xF0F0012C, 4), (0xF0F0022C, 4))
+    assert memmap.read_clear_analog_requests(1, 2) == ((0xF01D4318, 8),)
+    # SNAP: min 0xF0F80000 + 4p, max +0x100
+    assert memmap.read_clear_analog_requests(2, 3, device="snap") == ((0xF0F8002C, 4), (0xF0F8012C, 4))
+    # EPIC: fixed fields + 51-byte name from +0x30 = 0x63 bytes; SNAP: 16-byte name = 0x40
+    assert memmap.point_config_request(1, 2) == (0xF0103180, 0x63)
+    assert memmap.point_config_request(2, 3, device="snap") == (0xF0C002C0, 0x40)
+    for reqs in (memmap.read_clear_digital_requests(15, 63), memmap.read_clear_analog_requests(15, 63),
+                 memmap.read_clear_digital_requests(15, 3, device="snap"),
+                 memmap.read_clear_analog_requests(15, 3, device="snap")):
+        for a, n in reqs:
+            assert memmap.read_has_side_effects(a, n) and memmap.find_area(a, n) is not None
+    for a, n in (memmap.point_config_request(15, 63), memmap.point_config_request(15, 3, device="snap")):
+        area = memmap.find_area(a, n)
+        assert area is not None and area.writable and not memmap.read_has_side_effects(a, n)
+
+
+def test_point_config_layout_constants() -> None:
+    # PROTOCOL.md §3.6: +0x00 module type .. +0x28 watchdog enable, reserved +0x1C, name at +0x30
+    assert memmap.POINT_CONFIG_STRUCT.size == 0x2C
+    assert (memmap.POINT_CONFIG_MODULE_TYPE, memmap.POINT_CONFIG_POINT_TYPE, memmap.POINT_CONFIG_FEATURE,
+            memmap.POINT_CONFIG_OFFSET, memmap.POINT_CONFIG_GAIN, memmap.POINT_CONFIG_HIGH_SCALE,
+            memmap.POINT_CONFIG_LOW_SCALE, memmap.POINT_CONFIG_FILTER_WEIGHT,
+            memmap.POINT_CONFIG_WATCHDOG_VALUE, memmap.POINT_CONFIG_WATCHDOG_ENABLE,
+            memmap.POINT_CONFIG_NAME) == (0, 4, 8, 0x0C, 0x10, 0x14, 0x18, 0x20, 0x24, 0x28, 0x30)
+    assert memmap.DIGITAL_COUNTS_STRUCT.size == 12 and memmap.MINMAX_STRUCT.size == 8
+    assert memmap.CUSTOM_AREA_ENTRIES == 1024 and memmap.CUSTOM_AREA_MAX_READ == 1024
+
+
+@pytest.mark.parametrize("call,error", [
+    (lambda: memmap.snap_point(0, 4), ValueError),
+    (lambda: memmap.snap_point(16, 0), ValueError),
+    (lambda: memmap.snap_point(-1, 0), ValueError),
+    (lambda: memmap.snap_digital_read_address(0, 4), ValueError),
+    (lambda: memmap.snap_bank_state_word(16, 0), ValueError),
+    (lambda: memmap.mask64_word(0xF0400000, 64), ValueError),
+    (lambda: memmap.point_config_address(0, 64), ValueError),
+    (lambda: memmap.point_config_request(0, 4, device="snap"), ValueError),
+    (lambda: memmap.point_config_request(0, 0, device="pac"), ValueError),
+    (lambda: memmap.read_clear_digital_requests(16, 0), ValueError),
+    (lambda: memmap.read_clear_analog_requests(0, 4, device="snap"), ValueError),
+    (lambda: memmap.custom_address_entry(1024), ValueError),
+    (lambda: memmap.custom_data_address(-1), ValueError),
+    (lambda: memmap.check_device("EPIC"), ValueError),
+    (lambda: memmap.check_device(None), TypeError),
+    (lambda: memmap.snap_point(True, 0), TypeError),              # a bool is not a module number
+    (lambda: memmap.point_config_address(0, False), TypeError),
+    (lambda: memmap.digital_read_clear_address(1.0, 0), TypeError),
+    (lambda: memmap.custom_data_address("1"), TypeError),
+    (lambda: memmap.scratchpad_int32_address(True), TypeError),
+])
+def test_issue14_bad_arguments(call: Callable[[], Any], error: type) -> None:
+    with pytest.raises(error):
+        call()
+
+
+def test_check_device_point() -> None:
+    assert memmap.check_device_point(15, 63) == (15, 63)
+    assert memmap.check_device_point(15, 3, "snap") == (15, 3)
+    with pytest.raises(ValueError, match="channel 4 out of range 0..3"):
+        memmap.check_device_point(0, 4, "snap")

@@ -14,7 +14,7 @@ import pytest
 
 from mmpfast import memmap, plan as plan_mod, points
 from mmpfast.plan import STATUS_FIELDS, ScanPlan
-from mmpfast.records import AnalogChannel, DigitalChannel
+from mmpfast.records import AnalogChannel, DigitalChannel, DigitalCounts
 
 from conftest import load_codec
 
@@ -29,6 +29,8 @@ def same(a: Any, b: Any) -> bool:
         return (math.isnan(a) and math.isnan(b)) or a == b
     if isinstance(a, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, DigitalCounts):
+        return all(same(x, y) for x, y in zip(a, b))
     if isinstance(a, (DigitalChannel, AnalogChannel)):
         return all(same(x, y) for x, y in zip(vars(a).values(), vars(b).values()))
     return bool(a == b)
@@ -210,7 +212,7 @@ FORBIDDEN = {"socket", "select", "asyncio", "time", "selectors", "threading_time
 CLIENT_SIDE = {"client", "aio", "requests", "engine", "scanloop", "transport", "transports", "stream"}
 
 
-@pytest.mark.parametrize("module", ["plan.py", "result.py", "points.py", "records.py"])
+@pytest.mark.parametrize("module", ["plan.py", "result.py", "points.py", "records.py", "coverage.py", "memmap.py"])
 def test_planner_imports_no_io_and_no_client(module: str) -> None:
     tree = ast.parse((PKG / module).read_text(encoding="utf-8"))
     names = set()
@@ -226,3 +228,56 @@ def test_planner_imports_no_io_and_no_client(module: str) -> None:
     assert not tops & FORBIDDEN, tops
     assert not {n.split(".")[-1] for n in names if n} & CLIENT_SIDE, names
     assert not any(n.split(".")[0] in CLIENT_SIDE for n in names if n), names
+
+
+def snap_every_kind() -> ScanPlan:
+    """One point of every kind a SNAP PAC plan makes, read-and-clear included."""
+    p = ScanPlan(device="snap")
+    p.add_digital(9, 2)                          # Bit of the bank state mask (p = 38: word +0, bit 6)
+    p.add_analog(1, 1)                           # Scalar f, analog bank
+    p.add_digital_counter(1, 2)                  # Scalar I, bank counters
+    p.add_digital_channel(3, 3)                  # SnapDigitalChannelPoint
+    p.add_analog_channel(4, 0)                   # SnapAnalogChannelPoint
+    p.add_clear_digital(5, 1)                    # ClearDigitalPoint, three words
+    p.add_clear_digital(5, 2, name="epic-like")  # the next point: touching words
+    return p
+
+
+def test_new_kinds_are_objects_of_their_own() -> None:
+    p = snap_every_kind().freeze()
+    kinds = {n: type(p._by_name[n]).__name__ for n in p.names}
+    assert kinds == {"digital[9][2]": "Bit", "analog[1][1]": "Scalar", "counter[1][2]": "Scalar",
+                     "digital_channel[3][3]": "SnapDigitalChannelPoint",
+                     "analog_channel[4][0]": "SnapAnalogChannelPoint",
+                     "clear_digital[5][1]": "ClearDigitalPoint", "epic-like": "ClearDigitalPoint"}
+    bit = p._by_name["digital[9][2]"]
+    assert bit.ranges == ((0xF0400000, 4),) and bit.fields() == (None, (("b", 0, 6),))
+    clear = p._by_name["clear_digital[5][1]"]
+    assert clear.side_effects is True and points.Point.side_effects is False
+    assert clear.ranges == ((0xF0F00054, 4), (0xF0F00154, 4), (0xF0F00254, 4))   # p = 21
+    assert clear.fields() == (DigitalCounts, (("I", 0, 0), ("?", 4, 0), ("?", 8, 0)))
+    epic = ScanPlan()
+    epic.add_clear_digital(2, 1)
+    assert epic._by_name["clear_digital[2][1]"].ranges == ((0xF02E0C18, 12),)     # 0xF02E0000 + 0xC00 + 0x18
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_both_codecs_decode_the_new_kinds_alike(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    got: Dict[str, Dict[str, Any]] = {}
+    for impl in ("cython", "python"):
+        monkeypatch.setattr(plan_mod, "codec", load_codec(impl))
+        p = snap_every_kind().freeze()
+        buf = random_buffer(p, seed)
+        by = p._by_name
+        struct.pack_into(">IIIII", buf, by["digital_channel[3][3]"].segments[0][0], 0, 1, 0, 1, 99)
+        for k, (a, _) in enumerate(by["clear_digital[5][1]"].segments):
+            struct.pack_into(">I", buf, a, (41, 0, 3)[k])
+        res = p.result(buf)
+        got[impl] = res.values()
+        assert all(same(res[n], got[impl][n]) for n in p.names)
+        assert got[impl]["digital_channel[3][3]"] == DigitalChannel(False, True, False, 1, 99, 0)
+        assert got[impl]["clear_digital[5][1]"] == DigitalCounts(41, False, True)
+        assert type(got[impl]["epic-like"]) is DigitalCounts
+        assert type(got[impl]["analog_channel[4][0]"]) is AnalogChannel
+    for n in got["python"]:
+        assert same(got["cython"][n], got["python"][n]), n
