@@ -304,6 +304,38 @@ CHANNEL_QUALITY_MODULE_STRIDE: Final = 0x100
 EPIC_POINT_CONFIG: Final = 0xF0100000          # + 0x3000*m + 0xC0*c
 POINT_CONFIG_MODULE_STRIDE: Final = 0x3000
 POINT_CONFIG_CHANNEL_STRIDE: Final = 0xC0
+# point configuration record fields (big-endian; UI = uint32, F = float32)
+POINT_CONFIG_MODULE_TYPE: Final = 0x00     # UI, read-only
+POINT_CONFIG_POINT_TYPE: Final = 0x04      # UI
+POINT_CONFIG_FEATURE: Final = 0x08         # UI, writable (1 = counter)
+POINT_CONFIG_OFFSET: Final = 0x0C          # F
+POINT_CONFIG_GAIN: Final = 0x10            # F
+POINT_CONFIG_HIGH_SCALE: Final = 0x14      # F
+POINT_CONFIG_LOW_SCALE: Final = 0x18       # F
+POINT_CONFIG_FILTER_WEIGHT: Final = 0x20   # F
+POINT_CONFIG_WATCHDOG_VALUE: Final = 0x24  # F
+POINT_CONFIG_WATCHDOG_ENABLE: Final = 0x28  # UI boolean
+POINT_CONFIG_NAME: Final = 0x30            # S-ZT name
+POINT_CONFIG_NAME_LENGTH: Final = 51       # EPIC record (SNAP §3.7 record: 16)
+#: the fields above from +0x00 to +0x2B: module type, point type, feature, offset, gain,
+#: high scale, low scale, (reserved +0x1C), filter weight, watchdog value, watchdog enable
+POINT_CONFIG_STRUCT: Final = struct.Struct(">IIIffff4xffI")
+FEATURE_NONE: Final = 0
+FEATURE_COUNTER: Final = 1
+
+# Legacy 64-point map (§2.4 stream, §3.7 SNAP PAC areas): point p = 4*module + channel
+SNAP_CHANNELS: Final = 4         # channels 0..3 of a SNAP module
+SNAP_POINTS: Final = 64          # points 0..63 = modules 0..15 x channels 0..3
+
+
+def snap_point(module: int, channel: int) -> int:
+    """Legacy point number ``4*module + channel`` (module 0..15, channel 0..3;
+    ``ValueError``/``TypeError`` otherwise).  It is the point of the standard
+    stream packet and of the SNAP PAC point and bank areas."""
+    m = _check_index("module", module, MAX_MODULES)
+    c = _check_index("channel", channel, SNAP_CHANNELS)
+    return SNAP_CHANNELS * m + c
+
 
 QUALITY_GOOD: Final = 0
 QUALITY_MODULE_NOT_DETECTED: Final = 30
@@ -357,6 +389,12 @@ def analog_read_clear_address(module: int, channel: int) -> int:
     """Analog min/max read-and-clear record (+0 min, +4 max; float32)."""
     m, c = check_point(module, channel)
     return EPIC_ANALOG_READ_CLEAR + ANALOG_READ_CLEAR_MODULE_STRIDE * m + ANALOG_READ_CLEAR_CHANNEL_STRIDE * c
+
+
+def point_config_address(module: int, channel: int) -> int:
+    """Start of the 0xC0-byte point configuration record of (module, channel)."""
+    m, c = check_point(module, channel)
+    return EPIC_POINT_CONFIG + POINT_CONFIG_MODULE_STRIDE * m + POINT_CONFIG_CHANNEL_STRIDE * c
 
 
 def digital_read_clear_address(module: int, channel: int) -> int:
