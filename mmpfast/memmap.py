@@ -337,6 +337,59 @@ def snap_point(module: int, channel: int) -> int:
     return SNAP_CHANNELS * m + c
 
 
+# SNAP PAC point and bank areas (§3.7), indexed by the legacy point p = snap_point(m, c)
+SNAP_POINT_STRIDE: Final = 0x40            # every per-point record
+SNAP_DIGITAL_BANK_READ: Final = 0xF0400000
+SNAP_BANK_STATE: Final = 0x00              # 64-bit masks, point 63 in the top bit of byte +0
+SNAP_BANK_ON_LATCH: Final = 0x08
+SNAP_BANK_OFF_LATCH: Final = 0x10
+SNAP_BANK_ACTIVE_COUNTER: Final = 0x18
+SNAP_BANK_PULSE_COMPLETE: Final = 0x20
+SNAP_BANK_COUNTERS: Final = 0x100          # + 4*p, uint32
+SNAP_DIGITAL_BANK_WRITE: Final = 0xF0500000
+SNAP_BANK_TURN_ON: Final = 0x00            # 64-bit command masks (act, read back 0)
+SNAP_BANK_TURN_OFF: Final = 0x08
+SNAP_BANK_ACTIVATE_COUNTER: Final = 0x10
+SNAP_BANK_DEACTIVATE_COUNTER: Final = 0x18
+SNAP_ANALOG_BANK_READ: Final = 0xF0600000
+SNAP_ANALOG_BANK_WRITE: Final = 0xF0700000
+SNAP_BANK_VALUE: Final = 0x000             # + 4*p, float32 EU
+SNAP_BANK_COUNTS: Final = 0x100
+SNAP_BANK_MINIMUM: Final = 0x200
+SNAP_BANK_MAXIMUM: Final = 0x300
+SNAP_DIGITAL_READ: Final = 0xF0800000      # + 0x40*p
+SNAP_DIG_STATE: Final = 0x00
+SNAP_DIG_ON_LATCH: Final = 0x04
+SNAP_DIG_OFF_LATCH: Final = 0x08
+SNAP_DIG_COUNTER_ACTIVE: Final = 0x0C
+SNAP_DIG_FEATURE_VALUE: Final = 0x10
+SNAP_DIGITAL_WRITE: Final = 0xF0900000     # + 0x40*p: command words (act, read back 0)
+SNAP_DIG_TURN_ON: Final = 0x00
+SNAP_DIG_TURN_OFF: Final = 0x04
+SNAP_DIG_ACTIVATE_COUNTER: Final = 0x08
+SNAP_DIG_DEACTIVATE_COUNTER: Final = 0x0C
+SNAP_ANALOG_READ: Final = 0xF0A00000       # + 0x40*p: +0 EU, +4 counts, +8 min, +0x0C max
+SNAP_ANALOG_WRITE: Final = 0xF0B00000      # + 0x40*p: +0 EU, +4 counts, +0x0C TPO period
+SNAP_ANA_VALUE: Final = 0x00
+SNAP_ANA_COUNTS: Final = 0x04
+SNAP_ANA_MINIMUM: Final = 0x08
+SNAP_ANA_MAXIMUM: Final = 0x0C
+SNAP_POINT_CONFIG: Final = 0xF0C00000      # + 0x40*p, fields as POINT_CONFIG_* (name 16 bytes)
+SNAP_POINT_CONFIG_NAME_LENGTH: Final = 16
+SNAP_DIGITAL_READ_CLEAR: Final = 0xF0F00000   # + 4*p counts; +0x100 on-latch; +0x200 off-latch
+SNAP_READ_CLEAR_COUNTS: Final = 0x000
+SNAP_READ_CLEAR_ON_LATCH: Final = 0x100
+SNAP_READ_CLEAR_OFF_LATCH: Final = 0x200
+SNAP_ANALOG_READ_CLEAR: Final = 0xF0F80000    # + 4*p min; +0x100 max
+SNAP_READ_CLEAR_MINIMUM: Final = 0x000
+SNAP_READ_CLEAR_MAXIMUM: Final = 0x100
+
+# Custom scatter-gather area (§3.8): address list entry i at + 4*i, gathered data at + 4*i
+CUSTOM_AREA_ADDRESSES: Final = 0xF0D50000
+CUSTOM_AREA_DATA: Final = 0xF0D60000
+CUSTOM_AREA_ENTRIES: Final = 1024
+CUSTOM_AREA_ENTRY_SIZE: Final = 4
+
 QUALITY_GOOD: Final = 0
 QUALITY_MODULE_NOT_DETECTED: Final = 30
 

@@ -140,19 +140,6 @@ class Handler:
 
     # ---------------------------------------------------------------- applying
     @staticmethod
-    def read_region(region: Region, address: int, length: int) -> bytes:
-        """Read through the region's hooks (lock held, request accepted)."""
-        if region.pre_read is not None:
-            region.pre_read(address, length)
-        if region.read_bytes is not None:
-            out = region.read_bytes(address, length)
-        else:
-            out = region.read(address, length)
-        if region.post_read is not None:
-            region.post_read(address, length)
-        return out
-
-    @staticmethod
     def write_region(region: Region, address: int, data: memoryview) -> None:
         """Store and apply a write (lock held, request accepted)."""
         region.store(address, data)
@@ -171,7 +158,7 @@ class Handler:
                 assert data is not None
                 self.write_region(region, address, data)
                 return 0, b"", self.stream.take_notify()
-            return 0, self.read_region(region, address, length), False
+            return 0, region.read_hooked(address, length), False
 
     # ---------------------------------------------------------------- the wire
     def _nak(self, tcode: int, tl: int, sid: int, address: int, rcode: int) -> bytes:

@@ -67,6 +67,16 @@ undocumented):
   0xF0100000 + 0x3000*m + 0xC0*c + 8.  Channel slots of a module of the other
   family, and channels beyond a module's count, read as zero [INF].  Every
   channel position (0..63) of an empty slot reports quality 30.
+* **Point configuration** 0xF0100000 + 0x3000*m + 0xC0*c (and, with
+  ``profile="snap"``, 0xF0C00000 + 0x40*p): module type (read-only:
+  ``point_type << 16 | channels`` of the rack's module [INF]; a write to it
+  is accepted and has no effect [INF]), point type (digital in 0x100, out
+  0x180; analog in 0x200, out 0x280 [INF]), feature (writable; 1 = counter
+  makes rising edges count; always reads the channel's feature), offset 0.0,
+  gain 1.0, high/low scale 10.0/-10.0 for analog channels and 0.0/0.0 for
+  digital, filter weight, watchdog value, watchdog enable 0, empty name
+  (defaults [INF]; writes stored, no effect on the I/O).  Records of empty
+  slots and absent channels read as zeros.
 * **Packed areas** are kept in sync on every change: 0xF1001800 (states),
   0xF1001000 (analog EU / digital counter), 0xF1001900 (per module: states,
   quality mask with bit c set when channel c's quality is not 0 - all 32 bits
@@ -148,7 +158,7 @@ class Memory:
                                   reset_io=self._io.reset_to_defaults)
         self._scratchpad = ScratchPad(self._regions)
         self._stream = StreamRoom(self._regions)
-        self._point_config = PointConfigRoom(self._regions, self._io)
+        self._point_config = PointConfigRoom(self._regions, self._io, snap=profile == "snap")
         self._handler = Handler(self._regions, self._status, self._stream, self._lock,
                                 max_block, self.stats)
         self._io.init()

@@ -11,12 +11,12 @@ and this room rewrites that channel's bytes in every area that shows it:
 4. packed digital per module (0xF1001900: states, quality, on, off masks);
 5. module quality mask (0xF1002000) and channel quality (0xF1002080),
    written once (quality only changes with the rack);
-6. the point configuration's feature word (+0x08);
-7. the streaming read area (0xF1000000), through the legacy 64-point map
+6. the streaming read area (0xF1000000), through the legacy 64-point map
    p = 4*module + channel (``memmap.snap_point``): channels 4 and above are
    not among the 64 points and do not appear there [INF];
 
-plus any extra mirror registered with ``add`` (the SNAP PAC point areas),
+plus any extra mirror registered with ``add`` (the point configuration's
+feature word, the SNAP PAC point and bank areas),
 called with ``(kind, m, c)`` where kind is ``"digital"`` or ``"analog"``.
 """
 from __future__ import annotations
@@ -66,7 +66,6 @@ class Mirrors:
         self._mq = at(memmap.MODULE_QUALITY_MASK)
         self._cq = at(memmap.CHANNEL_QUALITY)
         self._stream = at(memmap.STREAM_READ_AREA)
-        self._pc = at(memmap.EPIC_POINT_CONFIG)
         self._extra: List[ExtraMirror] = []
         # 64-bit masks of the legacy points (bit p = 4*m + c)
         self.p_state = self.p_on = self.p_off = self.p_counter = 0
@@ -118,8 +117,6 @@ class Mirrors:
         s.m_off[m] = (s.m_off[m] & keep) | (bit if off else 0)
         s.m_counter[m] = (s.m_counter[m] & keep) | (bit if ft == FEATURE_COUNTER else 0)
         s.m_quality[m] = (s.m_quality[m] & keep) | (bit if q else 0)
-        U32.pack_into(self._pc.buf, memmap.POINT_CONFIG_MODULE_STRIDE * m
-                      + memmap.POINT_CONFIG_CHANNEL_STRIDE * c + memmap.POINT_CONFIG_FEATURE, ft)
         self.module_words(m)
         if c < _SNAP:
             p = _SNAP * m + c

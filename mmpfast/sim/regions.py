@@ -71,6 +71,16 @@ class Region:
         off = address - self.first
         return bytes(b[off:off + length])
 
+    def read_hooked(self, address: int, length: int) -> bytes:
+        """Read as a request does: ``pre_read``, the bytes (or ``read_bytes``),
+        then ``post_read`` (call with the lock held, after the checks)."""
+        if self.pre_read is not None:
+            self.pre_read(address, length)
+        out = self.read_bytes(address, length) if self.read_bytes is not None else self.read(address, length)
+        if self.post_read is not None:
+            self.post_read(address, length)
+        return out
+
     def store(self, address: int, data: memoryview) -> None:
         """Store ``data`` at ``address``, no hooks."""
         off = address - self.first

@@ -1,0 +1,202 @@
+"""The simulator's read-and-clear, point configuration, SNAP PAC and custom areas over
+a raw socket.  Request bytes are built here by hand from PROTOCOL.md §1.2 and the
+addresses are written out as PROTOCOL.md §3.6-3.8 give them (not taken from mmpfast)."""
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Iterator, Sequence, Tuple
+
+import pytest
+
+from mmpfast.sim import Simulator
+
+PUC_REQUEST = bytes.fromhex("00 00 04 00 00 00 FF FF F0 38 00 00 00 00 00 01")   # PROTOCOL.md §1.2
+
+
+def read_block(tl: int, address: int, n: int) -> bytes:
+    """tcode 5: 00 00 | tl<<2 | 0x50 | source 00 00 | FF FF + address | length | 00 00."""
+    return bytes((0, 0, tl << 2, 0x50, 0, 0, 0xFF, 0xFF)) + address.to_bytes(4, "big") \
+        + n.to_bytes(2, "big") + b"\x00\x00"
+
+
+def read_quadlet(tl: int, address: int) -> bytes:
+    return bytes((0, 0, tl << 2, 0x40, 0, 0, 0xFF, 0xFF)) + address.to_bytes(4, "big")
+
+
+def write_block(tl: int, address: int, data: bytes) -> bytes:
+    return bytes((0, 0, tl << 2, 0x10, 0, 0, 0xFF, 0xFF)) + address.to_bytes(4, "big") \
+        + len(data).to_bytes(2, "big") + b"\x00\x00" + data
+
+
+def _recv(s: socket.socket, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        assert chunk, "connection closed"
+        out += chunk
+    return out
+
+
+class Raw:
+    """One TCP connection; ``ask`` sends a request and returns (tcode, tl, rcode, data)."""
+
+    def __init__(self, s: socket.socket) -> None:
+        self.s = s
+        self.tl = 0
+
+    def ask(self, frame: bytes) -> Tuple[int, int, int, bytes]:
+        self.s.sendall(frame)
+        head = _recv(self.s, 12)
+        tcode, tl, rcode = head[3] >> 4, head[2] >> 2, head[6] >> 4
+        if tcode == 2:
+            return tcode, tl, rcode, b""
+        head += _recv(self.s, 4)
+        if tcode == 6:
+            return tcode, tl, rcode, head[12:16]
+        n = int.from_bytes(head[12:14], "big")
+        return tcode, tl, rcode, _recv(self.s, n)
+
+    def _tl(self) -> int:
+        self.tl = (self.tl + 1) % 64
+        return self.tl
+
+    def read(self, address: int, n: int) -> bytes:
+        tl = self._tl()
+        tcode, rtl, rcode, data = self.ask(read_block(tl, address, n))
+        assert (tcode, rtl, rcode, len(data)) == (7, tl, 0, n), (hex(address), rcode)
+        return data
+
+    def read_nak(self, address: int, n: int) -> int:
+        tl = self._tl()
+        tcode, rtl, rcode, data = self.ask(read_block(tl, address, n))
+        assert (tcode, rtl, data) == (7, tl, b"") and rcode != 0
+        return rcode
+
+    def write(self, address: int, data: bytes) -> int:
+        tl = self._tl()
+        tcode, rtl, rcode, _ = self.ask(write_block(tl, address, data))
+        assert (tcode, rtl) == (2, tl)
+        return rcode
+
+    def u32(self, address: int) -> int:
+        return int(struct.unpack(">I", self.read(address, 4))[0])
+
+    def f32(self, address: int) -> float:
+        return float(struct.unpack(">f", self.read(address, 4))[0])
+
+
+def connect(sim: Simulator) -> Raw:
+    s = socket.create_connection((sim.host, sim.port), timeout=3)
+    return Raw(s)
+
+
+@pytest.fixture
+def epic() -> Iterator[Tuple[Simulator, Raw]]:
+    with Simulator(modules=["di:32", "do:16", "ai:8", "ao:4", None, "di:4"]) as sim:
+        raw = connect(sim)
+        try:
+            yield sim, raw
+        finally:
+            raw.s.close()
+
+
+def pulses(sim: Simulator, m: int, c: int, n: int) -> None:
+    for _ in range(n):
+        sim.set_digital(m, c, True)
+        sim.set_digital(m, c, False)
+
+
+# ============================================================================ EPIC read-and-clear
+def test_epic_digital_read_and_clear(epic: Tuple[Simulator, Raw]) -> None:
+    sim, raw = epic
+    sim.set_feature(0, 2, 1)
+    pulses(sim, 0, 2, 5)
+    rec = 0xF02E0000 + 0x600 * 0 + 0x18 * 2                   # 0xF02E0030
+    assert raw.read(rec, 12) == struct.pack(">III", 5, 1, 1)
+    assert raw.read(rec, 12) == bytes(12)                      # returned, then cleared
+    # the digital read slot 0xF01E0000 + 0x40*2 agrees: state 0, latches 0, feature 1, count 0
+    assert struct.unpack(">IIIII", raw.read(0xF01E0080, 20)) == (0, 0, 0, 1, 0)
+    # a read quadlet of the on-latch alone clears only the on-latch
+    pulses(sim, 0, 2, 2)
+    tcode, tl, rcode, data = raw.ask(read_quadlet(9, rec + 4))
+    assert (tcode, tl, rcode, data) == (6, 9, 0, b"\x00\x00\x00\x01")
+    assert raw.read(rec, 12) == struct.pack(">III", 2, 0, 1)
+    # module 5 channel 3 (di:4): 0xF02E0000 + 0x600*5 + 0x18*3
+    sim.set_digital(5, 3, True)
+    assert raw.read(0xF02E1E48, 12) == struct.pack(">III", 0, 1, 0)
+    assert raw.read(0xF02E1E48, 12) == bytes(12)
+    assert sim.get_digital(5, 3) is True                       # the state is not cleared
+
+
+def test_epic_analog_minmax_read_and_clear(epic: Tuple[Simulator, Raw]) -> None:
+    sim, raw = epic
+    for v in (9.0, -1.0, 2.0):
+        sim.set_analog(2, 6, v)
+    rec = 0xF01D4000 + 0x300 * 2 + 0x0C * 6                   # 0xF01D4648
+    assert struct.unpack(">ff", raw.read(rec, 8)) == (-1.0, 9.0)
+    assert struct.unpack(">ff", raw.read(rec, 8)) == (2.0, 2.0)   # reset to the current value
+    # the analog read slot 0xF0260000 + 0x2000 + 0x180 shows min/max at +8/+0xC
+    assert struct.unpack(">ff", raw.read(0xF0262188, 8)) == (2.0, 2.0)
+    sim.set_analog(2, 6, 5.5)
+    assert raw.f32(rec + 4) == 5.5                             # max only
+    assert struct.unpack(">ff", raw.read(0xF0262188, 8)) == (2.0, 5.5)
+    sim.set_analog(2, 6, 1.0)
+    assert raw.read_nak(rec, 0) == 6                           # a NAK'd read clears nothing
+    assert raw.read_nak(rec, 2000) == 6                        # above max_block
+    assert struct.unpack(">ff", raw.read(rec, 8)) == (1.0, 5.5)
+
+
+# ============================================================================ point configuration
+def pc(m: int, c: int) -> int:
+    return 0xF0100000 + 0x3000 * m + 0xC0 * c
+
+
+PC_FIELDS = struct.Struct(">IIIffff4xffI")    # +0x00 .. +0x2B per PROTOCOL.md §3.6
+
+
+def test_point_config_from_the_rack(epic: Tuple[Simulator, Raw]) -> None:
+    sim, raw = epic
+    di = PC_FIELDS.unpack(raw.read(pc(0, 0), 0x2C))
+    assert di == (0x01000020, 0x100, 0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0)
+    do = PC_FIELDS.unpack(raw.read(pc(1, 15), 0x2C))
+    assert do[:3] == (0x01800010, 0x180, 0)
+    ai = PC_FIELDS.unpack(raw.read(pc(2, 7), 0x2C))
+    assert ai == (0x02000008, 0x200, 0, 0.0, 1.0, 10.0, -10.0, 0.0, 0.0, 0)
+    assert raw.u32(pc(3, 1)) == 0x02800004 and raw.u32(pc(3, 1) + 4) == 0x280
+    assert raw.read(pc(4, 0), 0xC0) == bytes(0xC0)             # empty slot
+    assert raw.read(pc(2, 8), 0xC0) == bytes(0xC0)             # beyond the module's 8 channels
+    assert raw.read(pc(0, 0) + 0x30, 51) == bytes(51)          # no name
+
+
+def test_point_config_feature_write_counts(epic: Tuple[Simulator, Raw]) -> None:
+    sim, raw = epic
+    assert raw.write(pc(0, 5) + 8, b"\x00\x00\x00\x01") == 0   # 0xF01003C8: counter
+    pulses(sim, 0, 5, 3)
+    slot = 0xF01E0000 + 0x40 * 5
+    assert struct.unpack(">II", raw.read(slot + 0x0C, 8)) == (1, 3)
+    assert raw.read(0xF02E0000 + 0x18 * 5, 4) == struct.pack(">I", 3)
+    assert raw.write(pc(0, 5) + 8, bytes(4)) == 0               # feature none: no more counting
+    pulses(sim, 0, 5, 2)
+    assert struct.unpack(">II", raw.read(slot + 0x0C, 8)) == (0, 0)
+    # set_feature shows in the configuration word
+    sim.set_feature(0, 6, 1)
+    assert raw.u32(pc(0, 6) + 8) == 1
+
+
+def test_point_config_writes_stored_module_type_kept(epic: Tuple[Simulator, Raw]) -> None:
+    sim, raw = epic
+    rec = pc(2, 3)
+    body = struct.pack(">IIIffff4xffI", 0xDEADBEEF, 0x200, 0, 0.5, 2.0, 20.0, -5.0, 0.25, 4.0, 1)
+    assert raw.write(rec, body) == 0
+    assert PC_FIELDS.unpack(raw.read(rec, 0x2C)) == (0x02000008, 0x200, 0, 0.5, 2.0, 20.0, -5.0,
+                                                      0.25, 4.0, 1)
+    name = b"Tank level\x00"
+    assert raw.write(rec + 0x30, name) == 0
+    assert raw.read(rec + 0x30, 51) == name + bytes(51 - len(name))
+    # an analog channel's feature word is only stored
+    assert raw.write(rec + 8, b"\x00\x00\x00\x01") == 0
+    assert raw.u32(rec + 8) == 1
+    # writing the whole record of an empty slot stores it but keeps module type 0
+    assert raw.write(pc(4, 0), b"\xff" * 0xC0) == 0
+    assert raw.read(pc(4, 0), 8) == bytes(4) + b"\xff" * 4
