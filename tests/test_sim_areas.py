@@ -200,3 +200,137 @@ def test_point_config_writes_stored_module_type_kept(epic: Tuple[Simulator, Raw]
     # writing the whole record of an empty slot stores it but keeps module type 0
     assert raw.write(pc(4, 0), b"\xff" * 0xC0) == 0
     assert raw.read(pc(4, 0), 8) == bytes(4) + b"\xff" * 4
+
+
+# ============================================================================ SNAP PAC (§3.7)
+@pytest.fixture
+def snap() -> Iterator[Tuple[Simulator, Raw]]:
+    with Simulator(profile="snap", modules=["di:4", "do:4", "ai:4", "ao:4", "di:8"]) as sim:
+        raw = connect(sim)
+        try:
+            assert raw.read_nak(0xF0800000, 4) == 4                # power-up clear expected
+            assert raw.ask(PUC_REQUEST) == (2, 1, 0, b"")
+            yield sim, raw
+        finally:
+            raw.s.close()
+
+
+def masks(raw: Raw) -> Tuple[int, ...]:
+    """state, on-latch, off-latch, active-counter, pulse-complete masks of the digital bank."""
+    return tuple(struct.unpack(">5Q", raw.read(0xF0400000, 40)))
+
+
+def test_snap_digital_point_and_bank_read(snap: Tuple[Simulator, Raw]) -> None:
+    sim, raw = snap
+    sim.set_feature(0, 1, 1)
+    pulses(sim, 0, 1, 4)                     # point 1: counter 4, both latches
+    sim.set_digital(0, 2, True)              # point 2
+    sim.set_digital(4, 3, True)              # point 19
+    sim.set_digital(4, 6, True)              # module 4 channel 6: no legacy point
+    # digital point read 0xF0800000 + 0x40*p: state, on, off, counter active, feature value
+    assert struct.unpack(">5I", raw.read(0xF0800040, 20)) == (0, 1, 1, 1, 4)
+    assert struct.unpack(">5I", raw.read(0xF0800080, 20)) == (1, 1, 0, 0, 0)
+    assert struct.unpack(">5I", raw.read(0xF08004C0, 20)) == (1, 1, 0, 0, 0)
+    assert masks(raw) == ((1 << 2) | (1 << 19), (1 << 1) | (1 << 2) | (1 << 19), 1 << 1, 1 << 1, 0)
+    assert struct.unpack(">I", raw.read(0xF0400100 + 4 * 1, 4))[0] == 4
+    # the bank masks are the stream area's masks (0xF1000200)
+    assert raw.read(0xF1000200, 32) == raw.read(0xF0400000, 32)
+
+
+def test_snap_digital_point_write_commands(snap: Tuple[Simulator, Raw]) -> None:
+    sim, raw = snap
+    on, off = 0xF0900000 + 0x40 * 5, 0xF0900000 + 0x40 * 5 + 4          # point 5 = module 1 ch 1
+    assert raw.write(on, b"\x00\x00\x00\x01") == 0
+    assert sim.get_digital(1, 1) is True
+    assert raw.read(on, 16) == bytes(16)                                   # commands read back 0
+    assert raw.write(off, b"\x00\x00\x00\x07") == 0
+    assert sim.get_digital(1, 1) is False
+    assert struct.unpack(">3I", raw.read(0xF0800140, 12)) == (0, 1, 1)
+    # turn on of an input point has no effect
+    assert raw.write(0xF0900000, b"\x00\x00\x00\x01") == 0
+    assert sim.get_digital(0, 0) is False
+    # activate / deactivate the counter of point 0 (an input)
+    assert raw.write(0xF0900008, b"\x00\x00\x00\x01") == 0
+    pulses(sim, 0, 0, 3)
+    assert struct.unpack(">II", raw.read(0xF080000C, 8)) == (1, 3)
+    assert raw.u32(0xF0100000 + 8) == 1                  # the EPIC point configuration agrees
+    assert raw.u32(0xF0C00000 + 8) == 1                  # and the SNAP one
+    assert raw.write(0xF090000C, b"\x00\x00\x00\x01") == 0
+    pulses(sim, 0, 0, 1)
+    assert struct.unpack(">II", raw.read(0xF080000C, 8)) == (0, 3)
+
+
+def test_snap_digital_bank_write_masks(snap: Tuple[Simulator, Raw]) -> None:
+    sim, raw = snap
+    turn_on = (1 << 4) | (1 << 6) | (1 << 0)             # points 4, 6 (do module 1) and 0 (input)
+    assert raw.write(0xF0500000, struct.pack(">Q", turn_on)) == 0
+    assert [sim.get_digital(1, c) for c in range(4)] == [True, False, True, False]
+    assert sim.get_digital(0, 0) is False
+    assert raw.read(0xF0500000, 32) == bytes(32)
+    assert masks(raw)[0] == (1 << 4) | (1 << 6)
+    assert raw.write(0xF0500008, struct.pack(">Q", 1 << 6)) == 0          # turn off point 6
+    assert [sim.get_digital(1, c) for c in range(4)] == [True, False, False, False]
+    assert raw.write(0xF0500010, struct.pack(">Q", 1 << 3)) == 0          # activate counter, point 3
+    pulses(sim, 0, 3, 2)
+    assert masks(raw)[3] == 1 << 3
+    assert raw.read(0xF0400100 + 4 * 3, 4) == struct.pack(">I", 2)
+
+
+def test_snap_analog_points_and_banks(snap: Tuple[Simulator, Raw]) -> None:
+    sim, raw = snap
+    for v in (4.0, -2.0, 1.5):
+        sim.set_analog(2, 1, v)                          # point 9
+    assert struct.unpack(">4f", raw.read(0xF0A00000 + 0x40 * 9, 16)) == (1.5, 0.0, -2.0, 4.0)
+    assert raw.f32(0xF0600000 + 4 * 9) == 1.5
+    assert raw.f32(0xF0600200 + 4 * 9) == -2.0 and raw.f32(0xF0600300 + 4 * 9) == 4.0
+    # analog point write (point 12 = ao module 3 ch 0) and analog bank write (point 13)
+    assert raw.write(0xF0B00000 + 0x40 * 12, struct.pack(">f", 7.25)) == 0
+    assert sim.get_analog(3, 0) == 7.25
+    assert raw.write(0xF0700000 + 4 * 13, struct.pack(">f", -3.5)) == 0
+    assert sim.get_analog(3, 1) == -3.5
+    assert raw.read(0xF0700000 + 4 * 13, 4) == struct.pack(">f", -3.5)    # reads back as written
+    assert raw.f32(0xF0600000 + 4 * 13) == -3.5
+    assert raw.f32(0xF0260000 + 0x3000 + 0x40) == -3.5                     # the EPIC slot agrees
+    # a write to an input's point write record changes nothing
+    assert raw.write(0xF0B00000 + 0x40 * 9, struct.pack(">f", 99.0)) == 0
+    assert sim.get_analog(2, 1) == 1.5
+    # read-only areas refuse writes
+    assert raw.write(0xF0600000, bytes(4)) == 5 and raw.write(0xF0800000, bytes(4)) == 5
+
+
+def test_snap_read_and_clear(snap: Tuple[Simulator, Raw]) -> None:
+    sim, raw = snap
+    sim.set_feature(0, 3, 1)
+    pulses(sim, 0, 3, 6)
+    # 0xF0F00000 + 4*p counts, +0x100 on-latch, +0x200 off-latch
+    assert raw.u32(0xF0F00000 + 4 * 3) == 6
+    assert raw.u32(0xF0F00000 + 4 * 3) == 0
+    assert raw.u32(0xF0F00100 + 4 * 3) == 1                  # on-latch still set, now cleared
+    assert struct.unpack(">3I", raw.read(0xF0800000 + 0x40 * 3, 12)) == (0, 0, 1)
+    assert raw.u32(0xF0F00200 + 4 * 3) == 1
+    assert struct.unpack(">5Q", raw.read(0xF0400000, 40))[1:3] == (0, 0)
+    # analog 0xF0F80000 + 4*p min, +0x100 max
+    for v in (8.0, -4.0, 0.5):
+        sim.set_analog(2, 2, v)                              # point 10
+    assert raw.f32(0xF0F80000 + 4 * 10) == -4.0
+    assert raw.f32(0xF0F80100 + 4 * 10) == 8.0
+    assert struct.unpack(">2f", raw.read(0xF0A00000 + 0x40 * 10 + 8, 8)) == (0.5, 0.5)
+
+
+def test_snap_point_config(snap: Tuple[Simulator, Raw]) -> None:
+    sim, raw = snap
+    # 0xF0C00000 + 0x40*p: module type, point type, feature
+    assert struct.unpack(">3I", raw.read(0xF0C00000 + 0x40 * 5, 12)) == (0x01800004, 0x180, 0)
+    assert struct.unpack(">3I", raw.read(0xF0C00000 + 0x40 * 17, 12)) == (0x01000008, 0x100, 0)
+    assert raw.write(0xF0C00000 + 0x40 * 17 + 8, b"\x00\x00\x00\x01") == 0   # point 17 = module 4 ch 1
+    pulses(sim, 4, 1, 2)
+    assert raw.u32(0xF0800000 + 0x40 * 17 + 0x10) == 2
+    assert raw.write(0xF0C00000 + 0x40 * 17 + 0x30, b"Pump\x00") == 0
+    assert raw.read(0xF0C00000 + 0x40 * 17 + 0x30, 16) == b"Pump" + bytes(12)
+
+
+def test_epic_profile_leaves_the_legacy_areas_alone(epic: Tuple[Simulator, Raw]) -> None:
+    sim, raw = epic
+    sim.set_digital(0, 1, True)
+    assert raw.read(0xF0400000, 8) == bytes(8)               # not modelled on EPIC [INF]
+    assert raw.read(0xF1000200, 8) == struct.pack(">Q", 1 << 1)   # the stream area is

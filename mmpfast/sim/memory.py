@@ -11,8 +11,9 @@ The work is done in rooms, each a module of this package: ``regions``
 that decides every rcode and NAK frame), ``status`` (status areas, PUC,
 last error), ``scratchpad`` (bit masks, string rules), ``iomodel`` (digital
 and analog channels, latches, counters, read-and-clear), ``mirrors`` (the
-areas that show the same I/O), ``pointconfig`` (point configuration) and
-``streaming`` (stream configuration and packet).  ``Memory`` builds them,
+areas that show the same I/O), ``pointconfig`` (point configuration),
+``snap`` (the SNAP PAC point and bank areas) and ``streaming`` (stream
+configuration and packet).  ``Memory`` builds them,
 holds the one lock and keeps the public interface.
 
 Behaviour (PROTOCOL.md §§1-5; [INF] marks rules we chose where the device is
@@ -86,6 +87,18 @@ undocumented):
 * **Read-and-clear** areas 0xF01D4000 (analog min/max; cleared to the current
   value [INF]) and 0xF02E0000 (digital counter, on-latch, off-latch) return
   the value, then clear every field the read touched, even partially.
+* **SNAP PAC areas** (PROTOCOL.md §3.7; ``profile="snap"`` only - with
+  ``"epic"`` they are plain storage [INF]): legacy point p = 4*m + c
+  (channels 0..3; higher channels have no point [INF]).  Digital and analog
+  bank reads (0xF0400000, 0xF0600000) and point reads (0xF0800000,
+  0xF0A00000 + 0x40*p) mirror the I/O model (counts read 0.0, pulse
+  complete 0).  Command words of the digital point write (0xF0900000 +
+  0x40*p) and bank write masks (0xF0500000) act when non-zero and read back
+  0 [INF]: turn on/off act on ``do`` channels only, activate/deactivate set
+  a digital channel's feature to counter/none [INF].  Analog point write +0
+  and analog bank write EU words set an ``ao`` value; other bytes are
+  stored [INF].  Read-and-clear 0xF0F00000 (counts, on-, off-latch arrays)
+  and 0xF0F80000 (min, max arrays) clear each word a read touched [INF].
 * **Streaming read area** 0xF1000000: stream point p (0..63) is the legacy
   point p = 4*module + channel (PROTOCOL.md §2.4, §3.7; ``memmap.snap_point``):
   analog value (0.0 for digital points and empty slots), counter (0 for
@@ -115,6 +128,7 @@ from .pointconfig import PointConfigRoom
 from .rack import ModuleSpec, SpecLike, parse_modules
 from .regions import Regions, f32
 from .scratchpad import ScratchPad
+from .snap import SnapRoom
 from .status import PROFILES, StatusRoom
 from .streaming import StreamConfig, StreamRoom
 
@@ -159,6 +173,7 @@ class Memory:
         self._scratchpad = ScratchPad(self._regions)
         self._stream = StreamRoom(self._regions)
         self._point_config = PointConfigRoom(self._regions, self._io, snap=profile == "snap")
+        self._snap = SnapRoom(self._regions, self._io) if profile == "snap" else None
         self._handler = Handler(self._regions, self._status, self._stream, self._lock,
                                 max_block, self.stats)
         self._io.init()
