@@ -334,3 +334,56 @@ def test_epic_profile_leaves_the_legacy_areas_alone(epic: Tuple[Simulator, Raw])
     sim.set_digital(0, 1, True)
     assert raw.read(0xF0400000, 8) == bytes(8)               # not modelled on EPIC [INF]
     assert raw.read(0xF1000200, 8) == struct.pack(">Q", 1 << 1)   # the stream area is
+
+
+# ============================================================================ custom area (§3.8)
+def test_custom_area_gathers_scattered_addresses(epic: Tuple[Simulator, Raw]) -> None:
+    sim, raw = epic
+    sim.set_feature(0, 2, 1)
+    pulses(sim, 0, 2, 3)
+    sim.set_digital(0, 7, True)
+    sim.set_analog(2, 4, 6.5)
+    assert raw.write(0xF0D81000 + 4 * 40, struct.pack(">i", -12345)) == 0     # int32 scratch pad 40
+    assert raw.write(0xF0D82000 + 4 * 3, struct.pack(">f", 0.75)) == 0        # float scratch pad 3
+    addresses: Sequence[int] = (
+        0xF0D81000 + 4 * 40,            # int32 scratch pad
+        0xF01E0000 + 0x40 * 7,          # digital state of (0, 7)
+        0xF0260000 + 0x2000 + 0x40 * 4,  # analog value of (2, 4)
+        0xF02E0000 + 0x18 * 2,          # read-and-clear counter of (0, 2)
+        0xF0D82000 + 4 * 3,             # float scratch pad
+        0xF0300004,                     # PUC flag
+        0xF02E0000 + 0x18 * 2,          # the same read-and-clear counter again
+    )
+    assert raw.write(0xF0D50000, b"".join(a.to_bytes(4, "big") for a in addresses)) == 0
+    data = raw.read(0xF0D60000, 4 * len(addresses))
+    assert struct.unpack(">iIfIfII", data) == (-12345, 1, 6.5, 3, 0.75, 0, 0)
+    # the counter was read and cleared by the gather
+    assert raw.u32(0xF01E0000 + 0x40 * 2 + 0x10) == 0
+    pulses(sim, 0, 2, 2)
+    # a partial read returns the bytes asked for (entry 2's last two, entry 3's first)
+    assert raw.read(0xF0D60000 + 4 * 2 + 2, 3) == struct.pack(">f", 6.5)[2:] + b"\x00"
+    assert raw.u32(0xF02E0000 + 0x18 * 2) == 0          # entry 3 was gathered whole: cleared
+    # one entry: a read quadlet works too
+    tcode, tl, rcode, q = raw.ask(read_quadlet(3, 0xF0D60000 + 4 * 4))
+    assert (tcode, tl, rcode, q) == (6, 3, 0, struct.pack(">f", 0.75))
+
+
+def test_custom_area_refusals_change_nothing(epic: Tuple[Simulator, Raw]) -> None:
+    sim, raw = epic
+    sim.set_feature(0, 2, 1)
+    pulses(sim, 0, 2, 4)
+    counter = 0xF02E0000 + 0x18 * 2
+    assert raw.write(0xF0D50000, struct.pack(">III", counter, 0xF0000000, 0xF0D60000)) == 0
+    assert raw.read_nak(0xF0D60000, 8) == 5             # entry 1 is not mapped
+    assert raw.read_nak(0xF0D60008, 4) == 5             # entry 2 points into the data area
+    assert raw.read_nak(0xF0D6000C, 4) == 5             # entry 3 was never written (address 0)
+    assert raw.u32(0xF01E0000 + 0x40 * 2 + 0x10) == 4  # nothing was cleared
+    assert raw.write(0xF0D60000, bytes(4)) == 5          # the data area is not writable
+    assert raw.read(0xF0D60000, 4) == struct.pack(">I", 4)
+    assert raw.read(0xF0D50000, 12) == struct.pack(">III", counter, 0xF0000000, 0xF0D60000)
+    # an entry whose 4 bytes straddle the end of an area is unreadable
+    assert raw.write(0xF0D50004, struct.pack(">I", 0xF030024E)) == 0
+    assert raw.read_nak(0xF0D60004, 4) == 5
+    # the last error record names the data address (0xF030000C: code, tl, source, address)
+    code, _, _, address = struct.unpack(">iHHI", raw.read(0xF030000C, 12))
+    assert (code, address) == (0xE005, 0xF0D60004)

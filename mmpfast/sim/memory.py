@@ -12,8 +12,8 @@ that decides every rcode and NAK frame), ``status`` (status areas, PUC,
 last error), ``scratchpad`` (bit masks, string rules), ``iomodel`` (digital
 and analog channels, latches, counters, read-and-clear), ``mirrors`` (the
 areas that show the same I/O), ``pointconfig`` (point configuration),
-``snap`` (the SNAP PAC point and bank areas) and ``streaming`` (stream
-configuration and packet).  ``Memory`` builds them,
+``snap`` (the SNAP PAC point and bank areas), ``custom`` (the custom
+scatter-gather area) and ``streaming`` (stream configuration and packet).  ``Memory`` builds them,
 holds the one lock and keeps the public interface.
 
 Behaviour (PROTOCOL.md §§1-5; [INF] marks rules we chose where the device is
@@ -99,6 +99,13 @@ undocumented):
   and analog bank write EU words set an ``ao`` value; other bytes are
   stored [INF].  Read-and-clear 0xF0F00000 (counts, on-, off-latch arrays)
   and 0xF0F80000 (min, max arrays) clear each word a read touched [INF].
+* **Custom scatter-gather area** (§3.8): the address list 0xF0D50000 + 4*i
+  is plain storage; a read of the data area 0xF0D60000 + 4*i returns, entry
+  by entry, the 4 bytes at list entry i as a read of that address would (a
+  read-and-clear address is cleared by it) [INF].  If any entry the read
+  touches is unreadable (not inside one mapped area - an unwritten entry is
+  address 0 - or inside the data area itself) the whole read is rcode 5 and
+  nothing is cleared; writes to the data area are rcode 5 [INF].
 * **Streaming read area** 0xF1000000: stream point p (0..63) is the legacy
   point p = 4*module + channel (PROTOCOL.md §2.4, §3.7; ``memmap.snap_point``):
   analog value (0.0 for digital points and empty slots), counter (0 for
@@ -121,6 +128,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 from .. import memmap
 from ..errors import MmpNakError
 from ..protocol import MAX_ADDRESS, MAX_BLOCK, MAX_DATA_LENGTH, RCODE_INVALID_ADDRESS
+from .custom import CustomArea
 from .handler import Handler, Stats
 from .iomodel import IOModel
 from .mirrors import FEATURE_COUNTER, FEATURE_NONE
@@ -174,6 +182,7 @@ class Memory:
         self._stream = StreamRoom(self._regions)
         self._point_config = PointConfigRoom(self._regions, self._io, snap=profile == "snap")
         self._snap = SnapRoom(self._regions, self._io) if profile == "snap" else None
+        self._custom = CustomArea(self._regions)
         self._handler = Handler(self._regions, self._status, self._stream, self._lock,
                                 max_block, self.stats)
         self._io.init()
