@@ -108,12 +108,8 @@ class Handler:
 
     def __init__(self, regions: Regions, status: StatusRoom, stream: StreamRoom,
                  lock: threading.Lock, max_block: int, stats: Stats) -> None:
-        self.regions = regions
-        self.status = status
-        self.stream = stream
-        self.lock = lock
-        self.max_block = max_block
-        self.stats = stats
+        self.regions, self.status, self.stream = regions, status, stream
+        self.lock, self.max_block, self.stats = lock, max_block, stats
 
     # ---------------------------------------------------------------- the decision
     def decide(self, write: bool, address: int, length: int, data: Optional[memoryview], *,
