@@ -402,3 +402,36 @@ def test_streaming_sends_udp_to_loopback_target() -> None:
                 rx.recv(1000)
             sent = sim.stats.stream_packets
             assert sent >= 3
+
+
+def test_direct_access_and_wire_decide_alike() -> None:
+    """Memory.read/write and a wire request get the same rcode (one decision point),
+    except the wire-only rules (max_block, power-up clear)."""
+    mem = Memory()
+    s1 = memmap.scratchpad_string_address(1)
+    cases = [
+        (False, 0xF0000000, 4, None, 5),                                  # unmapped
+        (False, memmap.STATUS_READ_END - 1, 4, None, 5),                  # runs past the area
+        (True, memmap.STATUS_UPTIME_MS, 4, b"\x00\x00\x00\x01", 5),       # read-only
+        (True, memmap.STATUS_WRITE_WATCHDOG_MS + 2, 4, bytes(4), 5),      # status write rule
+        (True, s1, 2, b"\x00\x81", 5),                                    # string length rule
+        (False, memmap.SCRATCHPAD_INT32_AREA1, 8, None, 0),
+        (True, memmap.SCRATCHPAD_INT32_AREA1, 4, b"\x00\x00\x00\x09", 0),
+    ]
+    for tl, (write, address, length, data, expected) in enumerate(cases):
+        try:
+            if write:
+                assert data is not None
+                mem.write(address, data)
+            else:
+                mem.read(address, length)
+            direct = 0
+        except MmpNakError as e:
+            direct = e.rcode
+        frame = (codec.encode_write_block(tl, address, data) if write
+                 else codec.encode_read_block(tl, address, length))
+        reply, close = mem.respond(frame)
+        wire = codec.decode_frame(reply)
+        assert direct == expected, hex(address)
+        assert (wire.rcode, wire.tl, close) == (expected, tl, False), hex(address)
+        assert wire.tcode == (2 if write else 7)
