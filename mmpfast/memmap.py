@@ -304,6 +304,91 @@ CHANNEL_QUALITY_MODULE_STRIDE: Final = 0x100
 EPIC_POINT_CONFIG: Final = 0xF0100000          # + 0x3000*m + 0xC0*c
 POINT_CONFIG_MODULE_STRIDE: Final = 0x3000
 POINT_CONFIG_CHANNEL_STRIDE: Final = 0xC0
+# point configuration record fields (big-endian; UI = uint32, F = float32)
+POINT_CONFIG_MODULE_TYPE: Final = 0x00     # UI, read-only
+POINT_CONFIG_POINT_TYPE: Final = 0x04      # UI
+POINT_CONFIG_FEATURE: Final = 0x08         # UI, writable (1 = counter)
+POINT_CONFIG_OFFSET: Final = 0x0C          # F
+POINT_CONFIG_GAIN: Final = 0x10            # F
+POINT_CONFIG_HIGH_SCALE: Final = 0x14      # F
+POINT_CONFIG_LOW_SCALE: Final = 0x18       # F
+POINT_CONFIG_FILTER_WEIGHT: Final = 0x20   # F
+POINT_CONFIG_WATCHDOG_VALUE: Final = 0x24  # F
+POINT_CONFIG_WATCHDOG_ENABLE: Final = 0x28  # UI boolean
+POINT_CONFIG_NAME: Final = 0x30            # S-ZT name
+POINT_CONFIG_NAME_LENGTH: Final = 51       # EPIC record (SNAP §3.7 record: 16)
+#: the fields above from +0x00 to +0x2B: module type, point type, feature, offset, gain,
+#: high scale, low scale, (reserved +0x1C), filter weight, watchdog value, watchdog enable
+POINT_CONFIG_STRUCT: Final = struct.Struct(">IIIffff4xffI")
+FEATURE_NONE: Final = 0
+FEATURE_COUNTER: Final = 1
+
+# Legacy 64-point map (§2.4 stream, §3.7 SNAP PAC areas): point p = 4*module + channel
+SNAP_CHANNELS: Final = 4         # channels 0..3 of a SNAP module
+SNAP_POINTS: Final = 64          # points 0..63 = modules 0..15 x channels 0..3
+
+
+def snap_point(module: int, channel: int) -> int:
+    """Legacy point number ``4*module + channel`` (module 0..15, channel 0..3;
+    ``ValueError``/``TypeError`` otherwise).  It is the point of the standard
+    stream packet and of the SNAP PAC point and bank areas."""
+    m = _check_index("module", module, MAX_MODULES)
+    c = _check_index("channel", channel, SNAP_CHANNELS)
+    return SNAP_CHANNELS * m + c
+
+
+# SNAP PAC point and bank areas (§3.7), indexed by the legacy point p = snap_point(m, c)
+SNAP_POINT_STRIDE: Final = 0x40            # every per-point record
+SNAP_DIGITAL_BANK_READ: Final = 0xF0400000
+SNAP_BANK_STATE: Final = 0x00              # 64-bit masks, point 63 in the top bit of byte +0
+SNAP_BANK_ON_LATCH: Final = 0x08
+SNAP_BANK_OFF_LATCH: Final = 0x10
+SNAP_BANK_ACTIVE_COUNTER: Final = 0x18
+SNAP_BANK_PULSE_COMPLETE: Final = 0x20
+SNAP_BANK_COUNTERS: Final = 0x100          # + 4*p, uint32
+SNAP_DIGITAL_BANK_WRITE: Final = 0xF0500000
+SNAP_BANK_TURN_ON: Final = 0x00            # 64-bit command masks (act, read back 0)
+SNAP_BANK_TURN_OFF: Final = 0x08
+SNAP_BANK_ACTIVATE_COUNTER: Final = 0x10
+SNAP_BANK_DEACTIVATE_COUNTER: Final = 0x18
+SNAP_ANALOG_BANK_READ: Final = 0xF0600000
+SNAP_ANALOG_BANK_WRITE: Final = 0xF0700000
+SNAP_BANK_VALUE: Final = 0x000             # + 4*p, float32 EU
+SNAP_BANK_COUNTS: Final = 0x100
+SNAP_BANK_MINIMUM: Final = 0x200
+SNAP_BANK_MAXIMUM: Final = 0x300
+SNAP_DIGITAL_READ: Final = 0xF0800000      # + 0x40*p
+SNAP_DIG_STATE: Final = 0x00
+SNAP_DIG_ON_LATCH: Final = 0x04
+SNAP_DIG_OFF_LATCH: Final = 0x08
+SNAP_DIG_COUNTER_ACTIVE: Final = 0x0C
+SNAP_DIG_FEATURE_VALUE: Final = 0x10
+SNAP_DIGITAL_WRITE: Final = 0xF0900000     # + 0x40*p: command words (act, read back 0)
+SNAP_DIG_TURN_ON: Final = 0x00
+SNAP_DIG_TURN_OFF: Final = 0x04
+SNAP_DIG_ACTIVATE_COUNTER: Final = 0x08
+SNAP_DIG_DEACTIVATE_COUNTER: Final = 0x0C
+SNAP_ANALOG_READ: Final = 0xF0A00000       # + 0x40*p: +0 EU, +4 counts, +8 min, +0x0C max
+SNAP_ANALOG_WRITE: Final = 0xF0B00000      # + 0x40*p: +0 EU, +4 counts, +0x0C TPO period
+SNAP_ANA_VALUE: Final = 0x00
+SNAP_ANA_COUNTS: Final = 0x04
+SNAP_ANA_MINIMUM: Final = 0x08
+SNAP_ANA_MAXIMUM: Final = 0x0C
+SNAP_POINT_CONFIG: Final = 0xF0C00000      # + 0x40*p, fields as POINT_CONFIG_* (name 16 bytes)
+SNAP_POINT_CONFIG_NAME_LENGTH: Final = 16
+SNAP_DIGITAL_READ_CLEAR: Final = 0xF0F00000   # + 4*p counts; +0x100 on-latch; +0x200 off-latch
+SNAP_READ_CLEAR_COUNTS: Final = 0x000
+SNAP_READ_CLEAR_ON_LATCH: Final = 0x100
+SNAP_READ_CLEAR_OFF_LATCH: Final = 0x200
+SNAP_ANALOG_READ_CLEAR: Final = 0xF0F80000    # + 4*p min; +0x100 max
+SNAP_READ_CLEAR_MINIMUM: Final = 0x000
+SNAP_READ_CLEAR_MAXIMUM: Final = 0x100
+
+# Custom scatter-gather area (§3.8): address list entry i at + 4*i, gathered data at + 4*i
+CUSTOM_AREA_ADDRESSES: Final = 0xF0D50000
+CUSTOM_AREA_DATA: Final = 0xF0D60000
+CUSTOM_AREA_ENTRIES: Final = 1024
+CUSTOM_AREA_ENTRY_SIZE: Final = 4
 
 QUALITY_GOOD: Final = 0
 QUALITY_MODULE_NOT_DETECTED: Final = 30
@@ -357,6 +442,12 @@ def analog_read_clear_address(module: int, channel: int) -> int:
     """Analog min/max read-and-clear record (+0 min, +4 max; float32)."""
     m, c = check_point(module, channel)
     return EPIC_ANALOG_READ_CLEAR + ANALOG_READ_CLEAR_MODULE_STRIDE * m + ANALOG_READ_CLEAR_CHANNEL_STRIDE * c
+
+
+def point_config_address(module: int, channel: int) -> int:
+    """Start of the 0xC0-byte point configuration record of (module, channel)."""
+    m, c = check_point(module, channel)
+    return EPIC_POINT_CONFIG + POINT_CONFIG_MODULE_STRIDE * m + POINT_CONFIG_CHANNEL_STRIDE * c
 
 
 def digital_read_clear_address(module: int, channel: int) -> int:
