@@ -92,6 +92,7 @@ html_static_path: List[str] = []
 html_theme_options = {
     "description": "Fast, correct OptoMMP for Python",
     "fixed_sidebar": True,
+    "page_width": "1180px",     # room for the CLI's 100-column help text
 }
 html_show_sourcelink = False
 
