@@ -245,7 +245,45 @@ class AllMembers(SphinxDirective):
         return list(node.children)
 
 
+# -- every "§n" that the code and the README cite must exist in protocol.md --------------------
+_CITATION = re.compile(r"§(\d+(?:\.\d+)?)(?:\s+Q(\d+))?")
+_CITING = ("README.md", "mmpfast", "examples", "tools")
+
+
+def _check_citations(app: Sphinx, env: Any) -> None:
+    """Warn for a "§n", "§n.m" or "§7 Qn" cited in the repository that protocol.md lacks.
+
+    Reads the text files of the repository that holds this ``docs/`` folder (when the
+    folder is not inside a repository, there is nothing to check).  Labels in
+    protocol.md are ``(proto-3-5)=`` for §3.5 and ``(proto-7-q5)=`` for §7 Q5.
+    """
+    with open(os.path.join(app.confdir, "protocol.md"), encoding="utf-8") as f:
+        labels = set(re.findall(r"^\(([a-z0-9-]+)\)=$", f.read(), re.MULTILINE))
+    root = os.path.dirname(os.path.abspath(app.confdir))
+    paths: List[str] = []
+    for name in _CITING:
+        top = os.path.join(root, name)
+        if os.path.isfile(top):
+            paths.append(top)
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if not d.startswith((".", "_", "build"))]
+            paths += [os.path.join(folder, f) for f in sorted(files)
+                      if f.endswith((".py", ".pyx", ".pyi", ".md", ".sh"))]
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                for m in _CITATION.finditer(line):
+                    label = "proto-" + m.group(1).replace(".", "-")
+                    if m.group(2):
+                        label += f"-q{m.group(2)}"
+                    if label not in labels:
+                        logger.warning("%s cites %s, which docs/protocol.md does not have",
+                                       os.path.relpath(path, root), m.group(0),
+                                       location=f"{path}:{number}")
+
+
 def setup(app: Sphinx) -> Dict[str, Any]:
     app.add_directive("mmpfast-help", CliHelp)
     app.add_directive("mmpfast-automodule", AllMembers)
+    app.connect("env-check-consistency", _check_citations)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
