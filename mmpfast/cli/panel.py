@@ -63,10 +63,8 @@ def _add_panel(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 needs the panel extra: pip install "mmpfast[panel]\"""",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     module = load_panel()
-    if module is not None:
-        module.add_panel_arguments(p)
-    else:
-        _declare_arguments(p)
+    add = getattr(module, "add_panel_arguments", None) or _declare_arguments
+    add(p)
     p.set_defaults(func=guarded(_run_panel))
 
 

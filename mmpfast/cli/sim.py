@@ -89,11 +89,14 @@ def _run_sim(args: argparse.Namespace) -> int:
             print(f"mmpfast sim: {PANEL_MISSING}", file=sys.stderr)
             return EXIT_OTHER
     try:
+        options = _server_options(args)
         sim = Simulator(args.host, args.port, latency=args.latency / 1000.0, modules=args.modules,
                         profile=args.profile, max_block=args.max_block,
-                        allow_remote_stream=args.allow_remote_stream, udp=not args.no_udp,
-                        **_server_options(args))
+                        allow_remote_stream=args.allow_remote_stream, udp=not args.no_udp, **options)
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc):
+            flags = ", ".join(f"--{name.replace('_', '-')}" for name in options)
+            return _usage(f"this simulator does not take {flags}")
         return _usage(str(exc))
 
     async def run() -> None:
