@@ -38,10 +38,8 @@ def main(argv=None):
     except mmpfast.MmpNakError as exc:
         print(f"{parser.prog}: write refused: device error 0x{exc.error_code:04X}", file=sys.stderr)
         return 1
-    except mmpfast.WriteOutcomeUnknown as exc:     # sent, not acknowledged: it may have happened
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 1
     except (mmpfast.MmpError, ValueError, TypeError) as exc:
+        # WriteOutcomeUnknown included: sent, never acknowledged, so it may have happened
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     print(f"module {args.module} channel {args.channel} set {'on' if args.state else 'off'}")

@@ -429,6 +429,7 @@ def test_readme_scan_snippet_runs_against_the_simulator() -> None:
     block = block.replace("loop.run(duration=10)", "loop.run(duration=0.05)")
     with Simulator() as s:
         block = block.replace('mmpfast.Client("10.0.0.5", ', f'mmpfast.Client("{s.host}", {s.port}, ')
+        assert "10.0.0.5" not in block and "duration=0.05" in block
         script = textwrap.dedent("import mmpfast\n" + block)
         env = dict(os.environ)
         env["PYTHONPATH"] = str(IMPORT_ROOT) + os.pathsep + env.get("PYTHONPATH", "")

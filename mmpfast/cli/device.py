@@ -324,30 +324,30 @@ examples:
   mmpfast write 10.0.0.5 string 0 "batch 42 done\""""
 
 
-def _add_read(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = command_parser(sub, "read", "read a point, the scratch pad, the uptime or raw memory",
-                       "Read one thing from a controller and print it.", READ_EPILOG)
+def _add_verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", verb: str, help_text: str,
+              description: str, epilog: str, args_help: str, types: Sequence[str], type_help: str,
+              run: Callable[[argparse.Namespace], int]) -> None:
+    p = command_parser(sub, verb, help_text, description, epilog)
     add_host(p)
-    p.add_argument("what", metavar="WHAT", choices=_names("read"), help=_or_list(_names("read")))
-    p.add_argument("args", nargs="*", metavar="ARG",
-                   help="module/channel, index/count, slot or address/length")
-    p.add_argument("--type", choices=("hex", "u8", *RAW_TYPES), default="hex",
-                   help="how raw bytes are shown (default hex)")
+    p.add_argument("what", metavar="WHAT", choices=_names(verb), help=_or_list(_names(verb)))
+    p.add_argument("args", nargs="*", metavar="ARG", help=args_help)
+    p.add_argument("--type", choices=("hex", *types), default="hex", help=type_help)
     add_connection_options(p)
-    p.set_defaults(func=guarded(_run_read), verb="read")
+    p.set_defaults(func=guarded(run), verb=verb)
+
+
+def _add_read(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    _add_verb(sub, "read", "read a point, the scratch pad, the uptime or raw memory",
+              "Read one thing from a controller and print it.", READ_EPILOG,
+              "module/channel, index/count, slot or address/length", ("u8", *RAW_TYPES),
+              "how raw bytes are shown (default hex)", _run_read)
 
 
 def _add_write(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = command_parser(sub, "write", "write a point, the scratch pad or raw memory",
-                       "Write one thing to a controller.", WRITE_EPILOG)
-    add_host(p)
-    p.add_argument("what", metavar="WHAT", choices=_names("write"), help=_or_list(_names("write")))
-    p.add_argument("args", nargs="*", metavar="ARG",
-                   help="module/channel/value, index/values, slot/text, ...")
-    p.add_argument("--type", choices=("hex", *RAW_TYPES), default="hex",
-                   help="how raw values are given (default hex bytes)")
-    add_connection_options(p)
-    p.set_defaults(func=guarded(_run_write), verb="write")
+    _add_verb(sub, "write", "write a point, the scratch pad or raw memory",
+              "Write one thing to a controller.", WRITE_EPILOG,
+              "module/channel/value, index/values, slot/text, ...", tuple(RAW_TYPES),
+              "how raw values are given (default hex bytes)", _run_write)
 
 
 def _run(args: argparse.Namespace) -> Shown:
