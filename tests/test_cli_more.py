@@ -356,6 +356,24 @@ def test_panel_unavailable_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert len(calls) == 1
 
 
+def test_sim_panel_unavailable_exits_1(monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    calls: List[Any] = []
+    mod = _fake_panel(calls)
+
+    def start_sim_panel(sim: Any, http_port: int = 8765, **kw: Any) -> None:
+        calls.append((sim.host, sim.port, http_port))
+        raise mod.PanelUnavailable(PANEL_MISSING)
+    mod.start_sim_panel = start_sim_panel                 # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "mmpfast.panel.cli", mod)
+    monkeypatch.setattr("logging.basicConfig", lambda **kw: None)
+    code, out, err = run(capsys, "sim", "--port", "0", "--no-udp", "--panel", "0")
+    assert code == EXIT_OTHER and err == f"mmpfast sim: {PANEL_MISSING}\n"
+    (host, port, http_port), = calls
+    assert out.startswith(f"mmpfast sim (epic) listening on {host}:{port} (TCP)") and http_port == 0
+    assert "panel:" not in out
+
+
 _SITECUSTOMIZE = """
 import sys, types
 mod = types.ModuleType("mmpfast.panel.cli")
@@ -438,3 +456,20 @@ def test_readme_scan_snippet_runs_against_the_simulator() -> None:
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
     assert first == "((4040695808, 400), (4043313152, 1024), (4043314176, 1024), (4043315200, 64))"
+
+
+def test_readme_command_lines_parse() -> None:
+    import shlex
+    from mmpfast.cli import build_parser
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Command line"):]
+    block = re.search(r"```text\n(.*?)```", section, re.S)
+    assert block is not None
+    lines = [re.split(r"\s{2,}", ln.strip())[0] for ln in block.group(1).splitlines() if ln.strip()]
+    assert len(lines) >= 10
+    parser = build_parser()
+    for line in lines:
+        argv = shlex.split(line)
+        assert argv[0] == "mmpfast"
+        args = parser.parse_args(argv[1:])          # a usage error would exit 2 here
+        assert callable(args.func), line

@@ -101,7 +101,7 @@ def _run_dump(args: argparse.Namespace) -> int:
     progress = _Progress(length, sys.stderr)
     t0 = time.monotonic()
     with make_client(args) as c:
-        step = c.pipeline * c.max_block     # one call keeps the pipeline full; a NAK loses one call
+        step = args.pipeline * c.max_block     # one call fills the pipeline; a NAK loses one call
         done = 0
         try:
             while done < length:

@@ -76,8 +76,6 @@ def _run_sim(args: argparse.Namespace) -> int:
     from ..sim import Simulator
     from ..sim.rack import format_rack
 
-    logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if not (args.latency >= 0 and math.isfinite(args.latency)):
         return _usage("--latency must be a finite number of milliseconds >= 0")
     panel: Optional[Any] = None
@@ -98,6 +96,9 @@ def _run_sim(args: argparse.Namespace) -> int:
             flags = ", ".join(f"--{name.replace('_', '-')}" for name in options)
             return _usage(f"this simulator does not take {flags}")
         return _usage(str(exc))
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     async def run() -> None:
         stop = asyncio.Event()
