@@ -16,6 +16,7 @@ import sys
 from types import ModuleType
 from typing import Optional
 
+from .common import command_parser
 from .errors import EXIT_OTHER, guarded
 
 __all__ = ["ADDERS", "PANEL_MISSING", "load_panel", "DEFAULT_HTTP_PORT"]
@@ -51,17 +52,15 @@ def _declare_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_panel(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("panel", help="a web page of a controller's points (needs aiohttp)",
-                       description="Serve a web page showing a controller's modules and points, "
-                                   "scanned at --rate, until Ctrl-C.  The first line printed is "
-                                   "the page's URL.",
-                       epilog="""examples:
+    p = command_parser(sub, "panel", "a web page of a controller's points (needs aiohttp)",
+                       "Serve a web page showing a controller's modules and points, scanned at "
+                       "--rate, until Ctrl-C.  The first line printed is the page's URL.",
+                       """examples:
   mmpfast panel 10.0.0.5
   mmpfast panel 127.0.0.1:2001 --http-port 8080 --allow-writes
   mmpfast sim --panel                            a simulator with its panel
 
-needs the panel extra: pip install "mmpfast[panel]\"""",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+needs the panel extra: pip install "mmpfast[panel]\"""")
     module = load_panel()
     add = getattr(module, "add_panel_arguments", None) or _declare_arguments
     add(p)
