@@ -243,7 +243,8 @@ def test_sim_help_describes_the_default_rack(capsys: pytest.CaptureFixture[str])
     assert f"default: {modules} modules" in text and f"{len(empty)} empty slots (14 and 15)" in text
     kinds = [m.kind for m in DEFAULT_LAYOUT if m is not None]
     assert kinds == ["di", "do", "ai", "ao"] * 3 + ["di", "do"]       # "in turn", as the help says
-    for flag in ("--max-connections N", "--idle-timeout S", "--backlog N", "--panel [HTTP_PORT]"):
+    for flag in ("--max-connections N", "--idle-timeout S", "--backlog N", "--panel [HTTP_PORT]",
+                 "--panel-host ADDR"):
         assert flag in out
 
 
@@ -312,7 +313,7 @@ def test_panel_without_the_panel_module_says_what_to_install(monkeypatch: pytest
     assert code == 0 and all(flag in out for flag in PANEL_FLAGS)  # the arguments still show
     code, out, err = run(capsys, "panel", "127.0.0.1")
     assert (code, out) == (EXIT_OTHER, "")
-    assert err == f"mmpfast: error: {PANEL_MISSING}\n"
+    assert err == f"mmpfast panel: {PANEL_MISSING}\n"
     assert PANEL_MISSING == 'the panel needs aiohttp: pip install "mmpfast[panel]"'
     code, out, err = run(capsys, "sim", "--port", "0", "--panel")
     assert (code, out, err) == (EXIT_OTHER, "", f"mmpfast sim: {PANEL_MISSING}\n")
@@ -352,7 +353,7 @@ def test_panel_unavailable_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     calls: List[Any] = []
     monkeypatch.setitem(sys.modules, "mmpfast.panel.cli", _fake_panel(calls, unavailable=True))
     code, out, err = run(capsys, "panel", "127.0.0.1")
-    assert (code, out, err) == (EXIT_OTHER, "", f"mmpfast: error: {PANEL_MISSING}\n")
+    assert (code, out, err) == (EXIT_OTHER, "", f"mmpfast panel: {PANEL_MISSING}\n")
     assert len(calls) == 1
 
 
@@ -384,7 +385,8 @@ class Handle:
         self.url = "http://127.0.0.1:%d/ (sim %s:%d)" % (port, sim.host, sim.port)
     def stop(self):
         open(%(marker)r, "w").write("stopped")
-def start_sim_panel(sim, http_port=8765, **kw):
+def start_sim_panel(sim, http_port=8765, *, http_host="127.0.0.1", **kw):
+    assert http_host == "::1", http_host
     return Handle(sim, http_port)
 mod.PanelUnavailable = PanelUnavailable
 mod.start_sim_panel = start_sim_panel
@@ -401,7 +403,7 @@ def test_sim_panel_starts_after_the_simulator_and_stops_with_it(tmp_path: Path) 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(site), str(IMPORT_ROOT), env.get("PYTHONPATH", "")])
     with subprocess.Popen([sys.executable, "-m", "mmpfast", "sim", "--port", "0", "--no-udp",
-                           "--panel", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           "--panel", "0", "--panel-host", "::1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, cwd=tmp_path) as proc:
         try:
             assert proc.stdout is not None
@@ -473,3 +475,37 @@ def test_readme_command_lines_parse() -> None:
         assert argv[0] == "mmpfast"
         args = parser.parse_args(argv[1:])          # a usage error would exit 2 here
         assert callable(args.func), line
+
+
+def _simulator_takes(name: str) -> bool:
+    import inspect
+    return name in inspect.signature(Simulator.__init__).parameters
+
+
+@pytest.mark.skipif(not _simulator_takes("max_connections"),
+                    reason="this Simulator has no max_connections option yet")
+def test_sim_max_connections_refuses_the_next_connection(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(IMPORT_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    with subprocess.Popen([sys.executable, "-m", "mmpfast", "sim", "--port", "0", "--no-udp",
+                           "--max-connections", "1", "--idle-timeout", "30", "--backlog", "4"],
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd=tmp_path) as proc:
+        try:
+            assert proc.stdout is not None
+            m = re.match(r"mmpfast sim \(epic\) listening on 127\.0\.0\.1:(\d+) ", proc.stdout.readline())
+            assert m
+            port = int(m.group(1))
+            with mmpfast.Client("127.0.0.1", port, timeout=5) as first:
+                assert first.uptime_ms() >= 0 and first.connected
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as second:
+                    second.settimeout(5)
+                    assert second.recv(16) == b""          # accepted and closed at once
+                assert first.read_scratchpad_int32(0, 1) == [0]   # the first one still served
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+    assert proc.returncode == 0, err

@@ -70,12 +70,12 @@ needs the panel extra: pip install "mmpfast[panel]\"""")
 def _run_panel(args: argparse.Namespace) -> int:
     module = load_panel()
     if module is None:
-        print(f"mmpfast: error: {PANEL_MISSING}", file=sys.stderr)
+        print(f"mmpfast panel: {PANEL_MISSING}", file=sys.stderr)
         return EXIT_OTHER
     try:
         return int(module.run_panel(args))
     except module.PanelUnavailable as exc:
-        print(f"mmpfast: error: {exc}", file=sys.stderr)
+        print(f"mmpfast panel: {exc}", file=sys.stderr)
         return EXIT_OTHER
 
 

@@ -49,6 +49,8 @@ def _add_sim(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    metavar="HTTP_PORT",
                    help=f"also serve the simulator's web panel on HTTP_PORT (default {DEFAULT_HTTP_PORT}; "
                         "0 = any free port; needs aiohttp)")
+    p.add_argument("--panel-host", default="127.0.0.1", metavar="ADDR",
+                   help="address the panel is served on (default 127.0.0.1)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     p.set_defaults(func=_run_sim)
 
@@ -113,8 +115,8 @@ def _run_sim(args: argparse.Namespace) -> int:
                   f"modules {format_rack(sim.memory.rack) or '(none)'}; Ctrl-C to stop", flush=True)
             handle = None
             if panel is not None:   # the panel talks to this loop's simulator: start it off the loop
-                handle = await loop.run_in_executor(
-                    None, functools.partial(panel.start_sim_panel, sim, args.panel))
+                handle = await loop.run_in_executor(None, functools.partial(
+                    panel.start_sim_panel, sim, args.panel, http_host=args.panel_host))
                 print(f"panel: {handle.url}", flush=True)
             try:
                 await stop.wait()
