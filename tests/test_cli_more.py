@@ -394,31 +394,54 @@ sys.modules["mmpfast.panel.cli"] = mod
 """
 
 
+class SimProcess:
+    """``python -m mmpfast sim --port 0 --no-udp ARGS`` in a subprocess: ``.port`` and
+    ``.first`` (its listening line) once started; ``stop()`` sends SIGTERM and returns
+    (stdout after the first line, stderr); leaving the block kills it if still running."""
+
+    def __init__(self, args: List[str], pythonpath: List[str], cwd: Path) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([*pythonpath, env.get("PYTHONPATH", "")])
+        self.proc = subprocess.Popen([sys.executable, "-m", "mmpfast", "sim", "--port", "0", "--no-udp", *args],
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+        self.port = 0
+        self.first = ""
+
+    def __enter__(self) -> "SimProcess":
+        assert self.proc.stdout is not None
+        self.first = self.proc.stdout.readline()
+        m = re.match(r"mmpfast sim \(epic\) listening on 127\.0\.0\.1:(\d+) \(TCP\)", self.first)
+        if m is None:
+            self.__exit__()
+            raise AssertionError(f"{self.first!r}, stderr: {self.proc.communicate(timeout=10)[1]}")
+        self.port = int(m.group(1))
+        return self
+
+    def readline(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline()
+
+    def stop(self) -> Tuple[str, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=20)
+        assert self.proc.returncode == 0, err
+        return out, err
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate(timeout=10)
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name == "nt", reason="needs SIGTERM")
 def test_sim_panel_starts_after_the_simulator_and_stops_with_it(tmp_path: Path) -> None:
     marker = tmp_path / "stopped"
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(_SITECUSTOMIZE.replace("%(marker)r", repr(str(marker))))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(IMPORT_ROOT), env.get("PYTHONPATH", "")])
-    with subprocess.Popen([sys.executable, "-m", "mmpfast", "sim", "--port", "0", "--no-udp",
-                           "--panel", "0", "--panel-host", "::1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, cwd=tmp_path) as proc:
-        try:
-            assert proc.stdout is not None
-            first = proc.stdout.readline()
-            second = proc.stdout.readline()
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate(timeout=10)
-    m = re.match(r"mmpfast sim \(epic\) listening on 127\.0\.0\.1:(\d+) \(TCP\)", first)
-    assert m, first + err
-    assert second == f"panel: http://127.0.0.1:0/ (sim 127.0.0.1:{m.group(1)})\n"
-    assert proc.returncode == 0, err
+    with SimProcess(["--panel", "0", "--panel-host", "::1"], [str(site), str(IMPORT_ROOT)], tmp_path) as sp:
+        assert sp.readline() == f"panel: http://127.0.0.1:0/ (sim 127.0.0.1:{sp.port})\n"
+        out, _ = sp.stop()
     assert out == "mmpfast sim: stopped\n"
     assert marker.read_text() == "stopped"
 
@@ -485,27 +508,13 @@ def _simulator_takes(name: str) -> bool:
 @pytest.mark.skipif(not _simulator_takes("max_connections"),
                     reason="this Simulator has no max_connections option yet")
 def test_sim_max_connections_refuses_the_next_connection(tmp_path: Path) -> None:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(IMPORT_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    with subprocess.Popen([sys.executable, "-m", "mmpfast", "sim", "--port", "0", "--no-udp",
-                           "--max-connections", "1", "--idle-timeout", "30", "--backlog", "4"],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          cwd=tmp_path) as proc:
-        try:
-            assert proc.stdout is not None
-            m = re.match(r"mmpfast sim \(epic\) listening on 127\.0\.0\.1:(\d+) ", proc.stdout.readline())
-            assert m
-            port = int(m.group(1))
-            with mmpfast.Client("127.0.0.1", port, timeout=5) as first:
-                assert first.uptime_ms() >= 0 and first.connected
-                with socket.create_connection(("127.0.0.1", port), timeout=5) as second:
-                    second.settimeout(5)
-                    assert second.recv(16) == b""          # accepted and closed at once
-                assert first.read_scratchpad_int32(0, 1) == [0]   # the first one still served
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
+    args = ["--max-connections", "1", "--idle-timeout", "30", "--backlog", "4"]
+    with SimProcess(args, [str(IMPORT_ROOT)], tmp_path) as sp:
+        with mmpfast.Client("127.0.0.1", sp.port, timeout=5) as first:
+            assert first.uptime_ms() >= 0 and first.connected
+            with socket.create_connection(("127.0.0.1", sp.port), timeout=5) as second:
+                second.settimeout(5)
+                assert second.recv(16) == b""                   # accepted and closed at once
+            assert first.read_scratchpad_int32(0, 1) == [0]      # the first one still served
+        out, _ = sp.stop()
+    assert out == "mmpfast sim: stopped\n"
