@@ -40,6 +40,8 @@ def _add_sim(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--allow-remote-stream", action="store_true",
                    help="also send stream packets to non-loopback targets")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    from .panel.cli import sim_panel_argument
+    sim_panel_argument(p)
     p.set_defaults(func=_run_sim)
 
 
@@ -70,11 +72,21 @@ def _run_sim(args: argparse.Namespace) -> int:
             proto = "TCP" if args.no_udp else "TCP and UDP"
             print(f"mmpfast sim ({sim.memory.profile}) listening on {sim.host}:{sim.port} ({proto}); "
                   f"modules {format_rack(sim.memory.rack) or '(none)'}; Ctrl-C to stop", flush=True)
-            await stop.wait()
+            from .panel.cli import main_for_sim
+            panel = main_for_sim(sim, args)
+            try:
+                await stop.wait()
+            finally:
+                if panel is not None:   # (its scan talks to this loop: stop it from a thread)
+                    await asyncio.get_running_loop().run_in_executor(None, panel.stop)
         print("mmpfast sim: stopped", flush=True)
 
+    from .panel.cli import PanelUnavailable
     try:
         asyncio.run(run())
+    except PanelUnavailable as exc:
+        print(f"mmpfast sim: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("mmpfast sim: stopped", flush=True)
         return 0
@@ -84,8 +96,27 @@ def _run_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- panel
+def _add_panel(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from .panel.cli import add_panel_arguments
+    p = sub.add_parser("panel", help="live rack panel in the browser (needs mmpfast[panel])",
+                       description="Scan one controller and serve a live page of its rack until Ctrl-C.")
+    add_panel_arguments(p)
+    p.set_defaults(func=_run_panel)
+
+
+def _run_panel(args: argparse.Namespace) -> int:
+    from .panel.cli import PanelUnavailable, run_panel
+    try:
+        return run_panel(args)
+    except PanelUnavailable as exc:
+        print(f"mmpfast panel: {exc}", file=sys.stderr)
+        return 1
+
+
 # ----------------------------------------------------------------------------- main
-COMMANDS: List[Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]] = [*_DEVICE_COMMANDS, _add_sim]
+COMMANDS: List[Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]] = [
+    *_DEVICE_COMMANDS, _add_sim, _add_panel]
 
 
 _EPILOG = f"""examples:
