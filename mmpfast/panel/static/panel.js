@@ -62,7 +62,7 @@
     box.title = text;
     const foot = $('[data-role="foot"]');
     if (status.points !== undefined) {
-      foot.textContent = status.points + " points in " + status.requests + " request(s) per pass \u00b7 " +
+      $(".stats", foot).textContent = status.points + " points in " + status.requests + " request(s) per pass \u00b7 " +
         status.ok + " passes ok, " + status.errors + " failed";
     }
   }
@@ -235,6 +235,7 @@
         h.cell.dataset.value = String(v);
         h.value.textContent = fmt(v);
         const t = trends.get(key);
+        if (!t.values.length) for (let i = 1; i < TREND; i++) t.values.push(Number(v));   // flat until it moves
         t.values.push(Number(v));
         if (t.values.length > TREND) t.values.shift();
         dirty.add(key);
@@ -270,7 +271,7 @@
       ctx.clearRect(0, 0, cv.width, cv.height);
       if (vs.length < 2) continue;
       let lo = Math.min(...vs), hi = Math.max(...vs);
-      if (hi === lo) { hi += 1; lo -= 1; }
+      if (hi === lo) { hi += 1; lo -= 1; }       // a flat trend sits in the middle
       const step = (cv.width - 2) / (TREND - 1);
       const x0 = cv.width - 1 - step * (vs.length - 1);
       ctx.beginPath();
