@@ -255,6 +255,25 @@ def test_a_change_in_the_simulator_reaches_the_page_quickly(sim: Simulator, sim_
     run(go())
 
 
+def test_changes_show_within_300_ms_at_rate_10(sim: Simulator) -> None:
+    h = start_sim_panel(sim, 0, rate=10.0, scratchpad=0)
+    try:
+        async def go() -> None:
+            async with Page(h.url) as page:
+                await page.pump(lambda p: p.status.get("state") == "live")
+                worst = 0.0
+                for i in range(8):
+                    await asyncio.sleep(0.031 * i)        # at different points of the 100 ms period
+                    t0 = time.monotonic()
+                    sim.set_analog(10, i, 100.0 + i)
+                    await page.pump(lambda p: p.values.get(f"a:10:{i}") == repr(100.0 + i), timeout=1.0)
+                    worst = max(worst, time.monotonic() - t0)
+                assert worst < 0.3, worst
+        run(go())
+    finally:
+        h.stop()
+
+
 def test_writes_and_sim_controls_reach_the_simulator(sim: Simulator, sim_panel: PanelHandle) -> None:
     async def go() -> None:
         async with Page(sim_panel.url) as page:

@@ -143,7 +143,8 @@ class Panel:
         self.values: Dict[str, Any] = {}
         self.state = "connecting"
         self.peers: Set[_Peer] = set()
-        self._prev: Optional[bytes] = None
+        self._prev: Optional[bytes] = None      # the last good pass's buffer
+        self._stale = False                     # ``values`` lags behind ``_prev``
         self._times: Deque[float] = deque(maxlen=max(3, int(self.rate * 2) + 1))
         self._status_sent = 0.0
         self._last_state = ""
@@ -197,10 +198,11 @@ class Panel:
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=4096)
         await ws.prepare(request)
         peer = _Peer(ws)
-        await peer.send(json.dumps(self.hello()))
-        self.peers.add(peer)
         try:
-            async for msg in ws:
+            async with peer.lock:       # the hello goes first; every later change reaches this page
+                self.peers.add(peer)
+                await ws.send_str(json.dumps(self.hello()))
+            async for msg in ws:    # (inside the try: the finally drops the peer)
                 if msg.type == WSMsgType.TEXT:
                     reply = await self.handle(msg.data)
                     await peer.send(json.dumps(reply))
@@ -220,6 +222,7 @@ class Panel:
 
     def hello(self) -> Dict[str, Any]:
         """The first message of every connection: what to draw and every current value."""
+        self._fresh()
         return {"type": "hello", "title": self.title, "layout": self.layout.as_json(),
                 "writable": self.writable, "sim": self.sim is not None, "status": self.status(),
                 "changes": changes(None, self.values)}
@@ -256,11 +259,21 @@ class Panel:
         buf = res.buffer
         changed: List[List[Any]] = []
         if self._prev is None or buf != self._prev:
-            cur = snapshot(res.values())
-            changed = changes(self.values if self._prev is not None else None, cur)
-            self.values = cur
             self._prev = bytes(buf)
+            if self.peers:
+                self._fresh()
+                cur = snapshot(res.values())
+                changed = changes(self.values, cur)
+                self.values = cur
+            else:                   # nobody looks: decode when a page connects
+                self._stale = True
         await self._push(changed, False)
+
+    def _fresh(self) -> None:
+        """Bring ``values`` up to the last pass's buffer when it was left undecoded."""
+        if self._stale and self._prev is not None:
+            self.values = snapshot(self.plan.result(self._prev).values())
+        self._stale = False
 
     async def _on_error(self, exc: BaseException) -> None:
         self._errors += 1

@@ -169,16 +169,16 @@ def run_panel(args: argparse.Namespace) -> int:
     async def main() -> None:
         panel = app.Panel(host, port, layout, rate=args.rate, writable=args.allow_writes, timeout=timeout,
                           http_host=args.http_host)
-        url = await panel.start(args.http_host, args.http_port)
-        print(url, flush=True)
-        _warn_host(args.http_host)
-        mode = "writes allowed" if args.allow_writes else "read-only"
-        print(f"mmpfast panel: {host}:{port} at {args.rate:g} Hz, {mode}; Ctrl-C to stop", file=sys.stderr, flush=True)
         stop = asyncio.Event()
-        try:
+        try:    # SIGTERM stops as cleanly as Ctrl-C (where the platform allows it)
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         except (NotImplementedError, RuntimeError, AttributeError):   # pragma: no cover
             pass
+        _warn_host(args.http_host)
+        url = await panel.start(args.http_host, args.http_port)
+        print(url, flush=True)
+        mode = "writes allowed" if args.allow_writes else "read-only"
+        print(f"mmpfast panel: {host}:{port} at {args.rate:g} Hz, {mode}; Ctrl-C to stop", file=sys.stderr, flush=True)
         try:
             await stop.wait()
         finally:
@@ -217,8 +217,8 @@ def start_sim_panel(sim: Any, http_port: int = DEFAULT_HTTP_PORT, *, http_host: 
     def make() -> Any:
         return app.Panel(host, sim.port, layout, rate=rate, sim=sim, title=title, http_host=http_host)
 
-    runner = app.ThreadedPanel(make, http_host, http_port)
     _warn_host(http_host)
+    runner = app.ThreadedPanel(make, http_host, http_port)
     return PanelHandle(runner.url, runner)
 
 
