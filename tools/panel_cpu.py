@@ -71,22 +71,23 @@ class _LoopThread:
     def __init__(self, host: str, port: int, plan: Any, rate: float) -> None:
         from mmpfast import AsyncClient, AsyncScanLoop
         self.stats: Any = None
-        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._loop: Any = None
+        self._scan: Any = None
 
         async def main() -> None:
             async with AsyncClient(host, port, timeout=1.0, pipeline=8) as client:
-                loop = AsyncScanLoop(client, plan, rate, reuse_buffer=True)
-                task = asyncio.ensure_future(loop.run())
-                while not self._stop.is_set():
-                    await asyncio.sleep(0.05)
-                loop.stop()
-                self.stats = await task
+                self._loop = asyncio.get_running_loop()
+                self._scan = AsyncScanLoop(client, plan, rate, reuse_buffer=True)
+                self._ready.set()
+                self.stats = await self._scan.run()      # until stop(): no polling
 
         self._thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
         self._thread.start()
+        self._ready.wait(10)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._loop.call_soon_threadsafe(self._scan.stop)
         self._thread.join(10)
 
 
