@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -18,7 +19,13 @@ from mmpfast.panel.model import Layout, ModuleView, changes, snapshot
 from mmpfast.sim import Simulator
 from mmpfast.sim.rack import DEFAULT_LAYOUT
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import mmpfast
+
+#: the package this suite imported, wherever it lives (installed or in-tree), for child processes
+_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    [os.path.dirname(os.path.dirname(os.path.abspath(mmpfast.__file__)))]
+    + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
+_CWD = tempfile.gettempdir()
 
 
 # ============================================================================ model (no aiohttp)
@@ -125,7 +132,8 @@ assert main(["panel", "127.0.0.1"]) == 1
 assert "aiohttp.web" not in sys.modules and "mmpfast.panel.app" not in sys.modules
 print("ok")
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=_CWD,
+                         env=_ENV)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
     assert 'mmpfast panel: the panel needs aiohttp: pip install "mmpfast[panel]"' in out.stderr
@@ -433,7 +441,7 @@ def test_two_pages_get_the_same_changes(sim: Simulator, sim_panel: PanelHandle) 
 # ============================================================================ the commands
 def _spawn(*args: str) -> "subprocess.Popen[str]":
     return subprocess.Popen([sys.executable, "-m", "mmpfast", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+                            stderr=subprocess.PIPE, text=True, cwd=_CWD, env=_ENV)
 
 
 def _first_line(proc: "subprocess.Popen[str]", prefix: str, timeout: float = 20.0) -> str:
@@ -459,7 +467,9 @@ def _stop(proc: "subprocess.Popen[str]") -> Tuple[str, str]:
 
 
 def test_mmpfast_panel_prints_the_url_first(sim: Simulator) -> None:
-    proc = _spawn("panel", f"{sim.host}:{sim.port}", "--http-port", "0", "--modules", "di:32,do:16")
+    sim.memory.write(memmap.SCRATCHPAD_INT32_AREA1 + 4, (123456).to_bytes(4, "big"))
+    proc = _spawn("panel", f"{sim.host}:{sim.port}", "--http-port", "0", "--modules", "di:32,do:16",
+                  "--scratchpad", "2")
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline().strip()
@@ -469,7 +479,10 @@ def test_mmpfast_panel_prints_the_url_first(sim: Simulator) -> None:
         async def go() -> None:
             async with Page(first) as page:
                 assert page.hello["writable"] is False
-                await page.pump(lambda p: p.values.get("d:0:5") == 1)
+                assert [m["kind"] for m in page.hello["layout"]["modules"]] == ["di", "do"]
+                assert page.hello["layout"]["scratchpad"] == 2
+                await page.pump(lambda p: p.values.get("d:0:5") == 1 and p.values.get("si:1") == 123456)
+                assert "si:2" not in page.values
         run(go())
     finally:
         out, err = _stop(proc)
@@ -488,10 +501,10 @@ def test_mmpfast_panel_warns_for_another_host_and_checks_arguments(sim: Simulato
     for bad in (["panel"], ["panel", "h", "--rate", "0"], ["panel", "h", "--device", "plc"],
                 ["panel", "h", "--http-port", "70000"]):
         r = subprocess.run([sys.executable, "-m", "mmpfast", *bad], capture_output=True, text=True, timeout=30,
-                           cwd=REPO)
+                           cwd=_CWD, env=_ENV)
         assert r.returncode == 2, (bad, r.stderr)
     r = subprocess.run([sys.executable, "-m", "mmpfast", "panel", "h:0"], capture_output=True, text=True,
-                       timeout=30, cwd=REPO)
+                       timeout=30, cwd=_CWD, env=_ENV)
     assert r.returncode == 2 and "port 0 out of range" in r.stderr
 
 

@@ -30,12 +30,11 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
-
-REPO = Path(__file__).resolve().parent.parent
 
 _CHILD = r"""
 import math, sys, threading, time
@@ -109,8 +108,10 @@ def cpu(args: argparse.Namespace, chromium: Optional[str]) -> List[Dict[str, Any
     from mmpfast.panel.model import Layout
     from mmpfast.sim.rack import DEFAULT_LAYOUT
 
+    import mmpfast
+    env = dict(os.environ, PYTHONPATH=str(Path(mmpfast.__file__).resolve().parent.parent))   # this mmpfast
     child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, cwd=str(REPO))
+                             text=True, cwd=tempfile.gettempdir(), env=env)
     assert child.stdout is not None and child.stdin is not None
     port = int(child.stdout.readline())
     rows: List[Dict[str, Any]] = []

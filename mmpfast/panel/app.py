@@ -236,8 +236,8 @@ class Panel:
             try:
                 await asyncio.wait_for(peer.send(text), 2.0)
             except (ConnectionError, RuntimeError, asyncio.TimeoutError):
-                self.peers.discard(peer)
-                await peer.ws.close()
+                self.peers.discard(peer)            # closed without holding up the scan
+                asyncio.ensure_future(peer.ws.close())
 
     async def _push(self, changed: List[List[Any]], force_status: bool) -> None:
         now = time.monotonic()
