@@ -271,3 +271,16 @@ def test_the_page_survives_a_simulator_restart(page: Any) -> None:
     finally:
         h.stop()
         sim.stop()
+
+
+def test_a_write_nak_shows_its_code_in_the_status_and_the_log(page: Any) -> None:
+    # a SNAP-profile simulator NAKs every request with rcode 4 until a power-up clear
+    with Simulator(profile="snap", modules="do:4") as snap, _device_panel(snap, writable=True) as h:
+        page.goto(h.url)
+        page.wait_for_function(
+            f"() => document.querySelector('{STATUS}').textContent.startsWith('error: MmpNakError')", timeout=5000)
+        page.click(cell(0, 2, "digital") + ' [data-action="toggle"]')
+        page.wait_for_selector('[data-role="writes"] li[data-outcome="nak"]')
+        assert "NAK 0xE004" in page.locator('[data-role="writes"] li').first.text_content()
+        page.wait_for_function(f"() => document.querySelector('{STATUS}').textContent.includes('NAK 0xE004')")
+        assert snap.get_digital(0, 2) is False
