@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Tuple
 from .points import Point, Run, element_size
 
 if TYPE_CHECKING:   # the plan imports this module; no import at run time
-    from .plan import ScanPlan
+    import mmpfast.plan
 
 __all__ = ["ScanResult"]
 
@@ -33,7 +33,7 @@ class ScanResult:
 
     __slots__ = ("plan", "buffer")
 
-    def __init__(self, plan: "ScanPlan", buffer: Any) -> None:
+    def __init__(self, plan: "mmpfast.plan.ScanPlan", buffer: Any) -> None:
         plan.freeze()
         mv = memoryview(buffer)
         if mv.ndim != 1 or mv.format != "B":

@@ -210,19 +210,19 @@ def test_async_scan_and_loop(sim: Any) -> None:
 def test_stream_end_to_end(sim: Any) -> None:
     """Configure the simulator's stream through the client, receive it on loopback."""
     sim.set_digital(0, 3, True)
-    sim.set_digital(0, 4, False)
-    sim.set_digital(1, 2, True)                 # stream point 32 + 2
+    sim.set_digital(0, 2, False)
+    sim.set_digital(1, 2, True)                 # stream point 4 * 1 + 2
     with StreamReceiver("127.0.0.1", 0, timeout=2.0) as rx, \
             mmpfast.Client(sim.host, sim.port) as c:
         configure_stream(c, rx.port, 10, ["127.0.0.1"])
         try:
             pkt = rx.recv()
-            assert pkt.state(3) is True and pkt.state(4) is False and pkt.state(34) is True
+            assert pkt.state(3) is True and pkt.state(2) is False and pkt.state(6) is True
             assert pkt.state_mask == int.from_bytes(c.read(memmap.STREAM_READ_AREA + 0x200, 8), "big")
             deadline = time.monotonic() + 2.0
-            sim.set_digital(0, 4, True)
-            while not pkt.state(4) and time.monotonic() < deadline:
+            sim.set_digital(0, 2, True)
+            while not pkt.state(2) and time.monotonic() < deadline:
                 pkt = rx.recv()
-            assert pkt.state(4) is True
+            assert pkt.state(2) is True
         finally:
             disable_stream(c)

@@ -330,30 +330,40 @@ def test_packed_areas_consistent(mem: Memory) -> None:
     assert f32(mem, memmap.packed_value_address(6, 11)) == -7.5
 
 
-def test_stream_area_maps_modules_0_and_1() -> None:
-    mem = Memory(modules=["di:32", "ai:32"])
-    mem.set_feature(0, 7, 1)
-    mem.set_digital(0, 7, True)
-    mem.set_digital(0, 9, True)
-    mem.set_digital(0, 9, False)
-    mem.set_analog(1, 3, 42.5)
+def test_stream_area_maps_legacy_points() -> None:
+    """Stream point p = 4*module + channel (PROTOCOL.md §2.4, §3.7)."""
+    mem = Memory(modules=["di:32", "ai:32", "do:8"])
+    mem.set_feature(0, 3, 1)
+    mem.set_digital(0, 3, True)                 # point 3
+    mem.set_digital(0, 1, True)
+    mem.set_digital(0, 1, False)                # point 1: on and off latch
+    mem.set_analog(1, 2, 42.5)                  # point 6
+    mem.set_digital(2, 0, True)                 # point 8
+    mem.set_digital(0, 9, True)                 # channel 9: not a stream point
+    mem.set_analog(1, 7, -1.0)                  # channel 7: not a stream point
     area = mem.read(memmap.STREAM_READ_AREA, memmap.STREAM_READ_AREA_LENGTH)
-    assert struct.unpack_from(">f", area, memmap.STREAM_OFF_ANALOG + 4 * 35)[0] == 42.5
-    assert struct.unpack_from(">I", area, memmap.STREAM_OFF_COUNTERS + 4 * 7)[0] == 1
-    assert struct.unpack_from(">Q", area, memmap.STREAM_OFF_STATE_MASK)[0] == 1 << 7
-    assert struct.unpack_from(">Q", area, memmap.STREAM_OFF_ON_LATCH_MASK)[0] == (1 << 7) | (1 << 9)
-    assert struct.unpack_from(">Q", area, memmap.STREAM_OFF_OFF_LATCH_MASK)[0] == 1 << 9
-    assert struct.unpack_from(">Q", area, memmap.STREAM_OFF_ACTIVE_COUNTER_MASK)[0] == 1 << 7
+    analog = struct.unpack_from(">64f", area, memmap.STREAM_OFF_ANALOG)
+    counters = struct.unpack_from(">64I", area, memmap.STREAM_OFF_COUNTERS)
+    assert analog[6] == 42.5 and [i for i, v in enumerate(analog) if v] == [6]
+    assert counters[3] == 1 and [i for i, v in enumerate(counters) if v] == [3]
+    assert struct.unpack_from(">Q", area, memmap.STREAM_OFF_STATE_MASK)[0] == (1 << 3) | (1 << 8)
+    assert struct.unpack_from(">Q", area, memmap.STREAM_OFF_ON_LATCH_MASK)[0] == (1 << 1) | (1 << 3) | (1 << 8)
+    assert struct.unpack_from(">Q", area, memmap.STREAM_OFF_OFF_LATCH_MASK)[0] == 1 << 1
+    assert struct.unpack_from(">Q", area, memmap.STREAM_OFF_ACTIVE_COUNTER_MASK)[0] == 1 << 3
     pkt = mem.stream_packet()
     assert len(pkt) == 604 and pkt[:4] == bytes.fromhex("025C00A8")
     assert pkt[4:4 + len(area)] == area and pkt[548:] == bytes(56)
+    # module 15 channel 3 is point 63, the top bit of the first mask byte
+    top = Memory(modules=[None] * 15 + ["di:4"])
+    top.set_digital(15, 3, True)
+    assert top.read(memmap.STREAM_READ_AREA + memmap.STREAM_OFF_STATE_MASK, 8) == b"\x80" + bytes(7)
 
 
 def test_stream_packet_layout_matches_vector() -> None:
     v = load_vectors("stream_standard.json")
-    mem = Memory(modules=["ai:32", "ai:32"])
+    mem = Memory(modules=["ai:4"] * 16)
     for p, value in enumerate(v["analog"]):
-        mem.set_analog(p // 32, p % 32, value)
+        mem.set_analog(p // 4, p % 4, value)
     pkt = mem.stream_packet()
     ref = bytes.fromhex(v["hex"])
     assert pkt[:4 + 256] == ref[:4 + 256]
@@ -392,3 +402,36 @@ def test_streaming_sends_udp_to_loopback_target() -> None:
                 rx.recv(1000)
             sent = sim.stats.stream_packets
             assert sent >= 3
+
+
+def test_direct_access_and_wire_decide_alike() -> None:
+    """Memory.read/write and a wire request get the same rcode (one decision point),
+    except the wire-only rules (max_block, power-up clear)."""
+    mem = Memory()
+    s1 = memmap.scratchpad_string_address(1)
+    cases = [
+        (False, 0xF0000000, 4, None, 5),                                  # unmapped
+        (False, memmap.STATUS_READ_END - 1, 4, None, 5),                  # runs past the area
+        (True, memmap.STATUS_UPTIME_MS, 4, b"\x00\x00\x00\x01", 5),       # read-only
+        (True, memmap.STATUS_WRITE_WATCHDOG_MS + 2, 4, bytes(4), 5),      # status write rule
+        (True, s1, 2, b"\x00\x81", 5),                                    # string length rule
+        (False, memmap.SCRATCHPAD_INT32_AREA1, 8, None, 0),
+        (True, memmap.SCRATCHPAD_INT32_AREA1, 4, b"\x00\x00\x00\x09", 0),
+    ]
+    for tl, (write, address, length, data, expected) in enumerate(cases):
+        try:
+            if write:
+                assert data is not None
+                mem.write(address, data)
+            else:
+                mem.read(address, length)
+            direct = 0
+        except MmpNakError as e:
+            direct = e.rcode
+        frame = (codec.encode_write_block(tl, address, data) if write
+                 else codec.encode_read_block(tl, address, length))
+        reply, close = mem.respond(frame)
+        wire = codec.decode_frame(reply)
+        assert direct == expected, hex(address)
+        assert (wire.rcode, wire.tl, close) == (expected, tl, False), hex(address)
+        assert wire.tcode == (2 if write else 7)

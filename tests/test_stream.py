@@ -176,3 +176,55 @@ def test_async_receiver(packet_bytes: bytes, stream_vector: Dict[str, Any]) -> N
             rx.close()
         await asyncio.sleep(0)
     asyncio.run(main())
+
+
+# ----------------------------------------------------------------------------- against the simulator
+def test_decoded_simulator_packet_matches_set_values() -> None:
+    """The simulator's packet, decoded by mmpfast.stream, shows what set_digital /
+    set_analog set at point p = 4*module + channel (PROTOCOL.md §2.4, §3.7);
+    channels 4 and above of a module are not stream points."""
+    from mmpfast.sim import Memory
+    mem = Memory(modules=["di:8", "ai:8", "do:4", None, "ao:4"] + ["di:4"] * 11)
+    mem.set_feature(0, 1, 1)
+    for _ in range(3):                          # point 1: counter 3, both latches
+        mem.set_digital(0, 1, True)
+        mem.set_digital(0, 1, False)
+    mem.set_digital(0, 0, True)                 # point 0
+    mem.set_digital(0, 6, True)                 # channel 6: not a point
+    mem.set_analog(1, 0, 1.25)                  # point 4
+    mem.set_analog(1, 3, -8.5)                  # point 7
+    mem.set_analog(1, 5, 99.0)                  # channel 5: not a point
+    mem.set_digital(2, 3, True)                 # point 11
+    mem.set_analog(4, 2, 3.5)                   # point 18 (slot 3 is empty: points 12..15 stay 0)
+    mem.set_digital(15, 3, True)                # point 63
+    pkt = decode_stream_packet(mem.stream_packet())
+    assert pkt.points_on == [0, 11, 63]
+    assert pkt.state_mask == (1 << 0) | (1 << 11) | (1 << 63)
+    assert pkt.on_latch_mask == (1 << 0) | (1 << 1) | (1 << 11) | (1 << 63)
+    assert pkt.off_latch_mask == 1 << 1
+    assert pkt.active_counter_mask == 1 << 1
+    assert pkt.counter(1) == 3 and sum(pkt.counters.tolist()) == 3
+    expected = [0.0] * 64
+    expected[4], expected[7], expected[18] = 1.25, -8.5, 3.5
+    assert pkt.analog.tolist() == expected
+    assert pkt.value(7) == mem.get_analog(1, 3)
+    for m in range(16):
+        for c in range(memmap.SNAP_CHANNELS):
+            p = memmap.snap_point(m, c)
+            spec = mem.rack[m]
+            want = spec is not None and spec.digital and mem.get_digital(m, c)
+            assert pkt.state(p) is want, (m, c)
+    # a change shows in the next packet
+    mem.set_digital(0, 0, False)
+    mem.set_analog(1, 0, -2.0)
+    pkt2 = decode_stream_packet(mem.stream_packet())
+    assert pkt2.points_on == [11, 63] and pkt2.off_latch(0) and pkt2.value(4) == -2.0
+
+
+def test_snap_point_map() -> None:
+    assert [memmap.snap_point(m, c) for m, c in ((0, 0), (0, 3), (1, 0), (15, 3))] == [0, 3, 4, 63]
+    for bad in ((0, 4), (16, 0), (-1, 0)):
+        with pytest.raises(ValueError):
+            memmap.snap_point(*bad)
+    with pytest.raises(TypeError):
+        memmap.snap_point(0, "1")  # type: ignore[arg-type]

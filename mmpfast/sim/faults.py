@@ -99,10 +99,6 @@ class Fault:
         return cls("close")
 
 
-class _Closed(Exception):
-    pass
-
-
 class FaultProxy:
     """TCP proxy between a client and ``upstream`` that applies queued faults
     to responses.  Context manager; runs in a background thread."""

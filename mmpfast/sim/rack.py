@@ -9,6 +9,8 @@ A rack has up to ``memmap.MAX_MODULES`` (16) slots.  Each slot is empty
 Specs are accepted as ``ModuleSpec`` objects, ``(kind, channels)`` tuples,
 ``"kind:channels"`` strings, a bare ``"kind"`` (default channel count of
 that kind) or ``None`` / ``"-"`` / ``"none"`` / ``"empty"`` for an empty slot.
+The point configuration shows each module's ``module_type`` and its
+channels' ``point_type`` (codes in ``POINT_TYPES``).
 A list shorter than 16 leaves the remaining slots empty.
 
 The default rack (``DEFAULT_LAYOUT``) is::
@@ -32,6 +34,9 @@ OUTPUT_KINDS = frozenset({"do", "ao"})
 MAX_MODULE_CHANNELS = memmap.PACKED_VALUES_CHANNELS
 #: channel count used when a spec names only the kind
 DEFAULT_CHANNELS = {"di": 32, "do": 16, "ai": 8, "ao": 4}
+#: point type codes shown in the point configuration: digital in 0x100 and out 0x180
+#: (PROTOCOL.md §3.7); analog in 0x200 and out 0x280 follow the same pattern [INF]
+POINT_TYPES = {"di": 0x100, "do": 0x180, "ai": 0x200, "ao": 0x280}
 _EMPTY_WORDS = frozenset({"", "-", "none", "empty", "x"})
 
 
@@ -55,6 +60,16 @@ class ModuleSpec(NamedTuple):
     def output(self) -> bool:
         """True for ``do`` and ``ao`` modules (writable through the write slots)."""
         return self.kind in OUTPUT_KINDS
+
+    @property
+    def point_type(self) -> int:
+        """The point type code of its channels (``POINT_TYPES``)."""
+        return POINT_TYPES[self.kind]
+
+    @property
+    def module_type(self) -> int:
+        """The module type code: ``point_type << 16 | channels`` [INF]."""
+        return (POINT_TYPES[self.kind] << 16) | self.channels
 
 
 SpecLike = Union[None, str, ModuleSpec, Tuple[str, int], Sequence[object]]
