@@ -145,7 +145,9 @@ class ScanPlan:
         self._lengths = array("q")
         self._buffer_size = 0
         self._clear_from = 0
+        self._side_effects: Tuple[bool, ...] = ()
         self._custom: Tuple[int, ...] = ()
+        self._custom_writes: Tuple[Tuple[int, bytes], ...] = ()
         self._codec: Any = codec        # the codec the layouts were built with (set at freeze)
         self._layout: Any = None        # codec.GatherLayout of every point (set at freeze)
 
@@ -163,6 +165,8 @@ class ScanPlan:
         ``add_*`` method and owned by this plan from now on); returns its name."""
         if not isinstance(point, Point):
             raise TypeError(f"point must be a mmpfast.points.Point, not {type(point).__name__}")
+        if point.side_effects and not all(memmap.read_has_side_effects(a, n) for a, n in point.ranges):
+            raise ValueError(f"{point!r} says reading it changes the device, but its ranges do not")
         name = point.name
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
@@ -362,6 +366,12 @@ class ScanPlan:
             p.segments = tuple((s, e) for s, e in segs)
         self._requests = tuple(reqs)
         self._clear_from = len(plain)
+        self._side_effects = tuple(i >= len(plain) for i in range(len(reqs)))
+        if self._custom:
+            size = coverage.custom_read_size(mb)
+            data = struct.pack(f">{len(self._custom)}I", *self._custom)
+            self._custom_writes = tuple((memmap.CUSTOM_AREA_ADDRESSES + k, data[k:k + size])
+                                        for k in range(0, len(data), size))
         self._offsets = offsets
         self._lengths = lengths
         self._buffer_size = pos
@@ -429,7 +439,7 @@ class ScanPlan:
     def side_effects(self) -> Tuple[bool, ...]:
         """Per request: True when reading it changes the device (``i >= clear_from``)."""
         self.freeze()
-        return tuple(i >= self._clear_from for i in range(len(self._requests)))
+        return self._side_effects
 
     @property
     def custom_addresses(self) -> Tuple[int, ...]:
@@ -444,11 +454,7 @@ class ScanPlan:
         """``custom_addresses`` as block writes ``(address, data)``: uint32 BE
         entries from 0xF0D50000, at most ``min(max_block, 1024)`` bytes each."""
         self.freeze()
-        if not self._custom:
-            return ()
-        size = coverage.custom_read_size(self.max_block)
-        data = struct.pack(f">{len(self._custom)}I", *self._custom)
-        return tuple((memmap.CUSTOM_AREA_ADDRESSES + k, data[k:k + size]) for k in range(0, len(data), size))
+        return self._custom_writes
 
     @property
     def buffer_size(self) -> int:

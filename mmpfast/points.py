@@ -11,7 +11,9 @@ same code path on both codecs.
 Adding a kind means subclassing :class:`Point` (or :class:`RecordPoint`
 for a fixed-layout record) and saying which fields it reads; nothing else
 in the planner or the result changes.  A kind whose read changes the device
-(read-and-clear) sets ``side_effects`` so the planner can treat it apart.
+(read-and-clear) says so with ``side_effects``; the planner itself decides
+from the addresses (``memmap.read_has_side_effects``), so a raw read of such
+an area is kept apart too, and the two must agree (the planner checks).
 
 Field codes (big-endian on the wire): ``"i"`` int32, ``"I"`` uint32, ``"f"``
 float32, ``"q"`` int64, ``"Q"`` uint64, ``"?"`` uint32 != 0, ``"b"`` one bit

@@ -281,3 +281,11 @@ def test_both_codecs_decode_the_new_kinds_alike(monkeypatch: pytest.MonkeyPatch,
         assert type(got[impl]["analog_channel[4][0]"]) is AnalogChannel
     for n in got["python"]:
         assert same(got["cython"][n], got["python"][n]), n
+
+
+def test_a_side_effect_kind_must_read_a_side_effect_area() -> None:
+    p = ScanPlan()
+    with pytest.raises(ValueError, match="changes the device"):
+        p._add(points.ClearDigitalPoint("bad", ((memmap.scratchpad_int32_address(0), 12),)))
+    assert p._add(points.ClearDigitalPoint("ok", ((0xF02E0000, 12),))) == "ok"
+    assert p.requests == ((0xF02E0000, 12),) and p.clear_from == 0 and p.side_effects == (True,)
