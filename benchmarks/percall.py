@@ -323,6 +323,7 @@ class Run:
     skipped: Dict[str, str]
     plan_requests: int
     placement: str = ""
+    load: str = "unknown"
     scan_buffers_equal: Optional[bool] = None
 
 
@@ -426,6 +427,7 @@ def measure(calls: int = DEFAULT_CALLS, rounds: int = DEFAULT_ROUNDS, scan_calls
             use_uvloop: bool = True, pin_mode: str = "split", progress: Optional[Callable[[str], None]] = None) -> Run:
     """Start the simulator process, build the cases, run ``rounds`` interleaved rounds."""
     scan_calls = calls if scan_calls is None else scan_calls
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
     plan = full_rack_plan()
     loops, skipped = _loop_factories()
     if not use_uvloop:
@@ -455,7 +457,7 @@ def measure(calls: int = DEFAULT_CALLS, rounds: int = DEFAULT_ROUNDS, scan_calls
                 case.close()
             if old_affinity is not None:
                 _set_affinity(os.getpid(), old_affinity)
-    run = Run(calls, scan_calls, rounds, cases, skipped, len(plan.requests), placement)
+    run = Run(calls, scan_calls, rounds, cases, skipped, len(plan.requests), placement, load)
     if "scan_bare" in cases and "scan_into" in cases:
         run.scan_buffers_equal = bytes(cases["scan_bare"].last) == bytes(cases["scan_into"].last)
     return run
@@ -543,7 +545,7 @@ def report(run: Run, command: str) -> str:
             f"process, latency 0), min of {run.rounds} interleaved rounds × {run.calls:,} calls "
             f"({run.scan_calls:,} scan passes); wall time of the same loops beside it.\n\n"
             f"Run of commit `{_commit()}`: {machine()}, mmpfast codec {mmpfast.codec.IMPLEMENTATION}; "
-            f"{run.placement}.\n"
+            f"{run.placement}; load average before the run {run.load}.\n"
             f"Command: `{command}`\n\n")
     return head + table(run)
 

@@ -15,7 +15,9 @@ is *skipped* (not run in a burst).  Reported: scans done vs scheduled, on
 time, errors, wrong values, latency (slot to completion) p50/p99/max, and
 the client's CPU per scan (``time.process_time()`` of this process over the
 scanning phase, divided by the scans done; the simulators are the other
-process) with its share of one CPU.
+process) with its share of one CPU, and the simulators' process's share of
+one CPU over the same time (when it nears 100%, the simulators, not the
+client, limit how many scans are on time).
 
     python tools/many_controllers.py --count 100 --rate 10 --seconds 10
 
@@ -124,6 +126,7 @@ class FleetReport:
     mode: str = "AsyncClient on asyncio, marker check"
     cpu_seconds: float = 0.0         # process_time of this process over the scanning phase
     wall_seconds: float = 0.0        # wall time of the scanning phase
+    sim_cpu_seconds: float = math.nan    # CPU time of the simulators' process over the same phase
 
     @property
     def cpu_per_scan(self) -> float:
@@ -142,12 +145,15 @@ class FleetReport:
     def line(self, ok: bool) -> str:
         p50, p99 = percentile(self.latencies, 0.5), percentile(self.latencies, 0.99)
         worst = max(self.latencies) if self.latencies else math.nan
+        sim = ("" if math.isnan(self.sim_cpu_seconds) or not self.wall_seconds
+               else f", simulators' process {100 * self.sim_cpu_seconds / self.wall_seconds:.0f}% of one CPU")
         return (f"many_controllers: {self.count} controllers x {self.rate:g} Hz x {self.seconds:g} s, "
                 f"{self.requests_per_scan} requests/scan: {self.done}/{self.scheduled} scans done, "
                 f"{self.on_time} on time ({100 * self.on_time_ratio:.2f}%), {self.skipped} skipped, "
                 f"{self.errors} errors, {self.wrong} wrong; latency p50 {p50 * 1000:.2f} ms "
                 f"p99 {p99 * 1000:.2f} ms max {worst * 1000:.1f} ms; client CPU "
-                f"{self.cpu_per_scan * 1e6:.1f} µs/scan ({100 * self.cpu_share:.0f}% of one CPU); "
+                f"{self.cpu_per_scan * 1e6:.1f} µs/scan ({100 * self.cpu_share:.0f}% of one CPU)"
+                f"{sim}; "
                 f"{self.mode}; {'PASS' if ok else 'FAIL'}")
 
 
@@ -226,6 +232,16 @@ ScanFn = Callable[[ScanPlan, bytearray], Awaitable[None]]
 CheckFn = Callable[[bytearray], Optional[str]]
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` (Linux; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
 def marker_check(plan: ScanPlan, marker: List[int]) -> CheckFn:
     def check(buf: bytearray) -> Optional[str]:
         got = list(plan.result(buf)["marker"])
@@ -288,11 +304,12 @@ async def _controller(i: int, scan: ScanFn, check: CheckFn, plan: ScanPlan, star
 
 async def scan_fleet(host: str, ports: List[int], rate: float, seconds: float,
                      pipeline: int = 4, timeout: Optional[float] = None, *, check_values: bool = False,
-                     floor: bool = False) -> FleetReport:
+                     floor: bool = False, sim_pid: Optional[int] = None) -> FleetReport:
     """Scan every ``host:port`` at ``rate`` Hz for ``seconds``; returns a ``FleetReport``.
 
     ``check_values`` compares every value of every scan (the simulators must hold
-    ``expected_values``: run them with ``--serve``); ``floor`` scans with ``FloorScanner``."""
+    ``expected_values``: run them with ``--serve``); ``floor`` scans with ``FloorScanner``;
+    ``sim_pid`` (the simulators' process) adds that process's CPU time to the report."""
     loop = asyncio.get_running_loop()
     period = 1.0 / rate
     slots = max(1, int(round(seconds * rate)))
@@ -324,12 +341,15 @@ async def scan_fleet(host: str, ports: List[int], rate: float, seconds: float,
         else:
             scans = [c.scan_into for c in clients]
         start = loop.time() + 0.05
+        s0 = process_cpu(sim_pid) if sim_pid else math.nan
         c0, w0 = time.process_time(), time.perf_counter()
         await asyncio.wait_for(
             asyncio.gather(*(_controller(i, scans[i], checks[i], plan, start, period, slots, rep)
                              for i in range(len(ports)))),
             seconds + 60.0)                      # a watchdog for the whole run, not per scan
         rep.cpu_seconds, rep.wall_seconds = time.process_time() - c0, time.perf_counter() - w0
+        if sim_pid:
+            rep.sim_cpu_seconds = process_cpu(sim_pid) - s0
     finally:
         for f in floors:
             f.close()
@@ -414,7 +434,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     with ChildSimulators(args.count, script=os.path.abspath(__file__)) as child:
         started = time.monotonic() - t0
         rep = _run(scan_fleet(child.host, child.ports, args.rate, args.seconds, args.pipeline,
-                              check_values=args.check_values, floor=args.floor), args.loop)
+                              check_values=args.check_values, floor=args.floor, sim_pid=child.pid),
+                   args.loop)
     ok = rep.errors == 0 and rep.wrong == 0 and rep.on_time_ratio >= args.min_on_time
     for m in rep.messages[:10]:
         print("  ", m, file=sys.stderr)
