@@ -19,8 +19,9 @@ def test_percall_harness_smoke() -> None:
     if affinity is not None:
         assert os.sched_getaffinity(0) == affinity          # the placement is undone
     cases = run.cases
-    expected = {"bare", "client", "scan_bare", "scan_into", "scan_values", "asyncio_floor", "asyncio_client"}
-    for lib, keys in (("optommp", {"optommp"}), ("uvloop", {"uvloop_floor", "uvloop_client"})):
+    expected = {"bare", "client", "scan_bare", "scan_into", "scan_values", "asyncio_floor", "asyncio_bfloor",
+                "asyncio_client"}
+    for lib, keys in (("optommp", {"optommp"}), ("uvloop", {"uvloop_floor", "uvloop_bfloor", "uvloop_client"})):
         if lib in run.skipped:
             assert "not installed" in run.skipped[lib]
         else:

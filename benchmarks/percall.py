@@ -18,6 +18,8 @@ against floors that do the same request with the least code Python allows:
 * asyncio floor: a minimal ``asyncio.Protocol`` client doing the same
   request (``transport.write``; ``data_received`` appends to a bytearray and
   wakes a future when the whole response is in).  The same class on uvloop.
+  Beside it (no goal attached) the same client on ``asyncio.BufferedProtocol``,
+  which receives into a preallocated buffer.
 * scan floor: a bare socket sending a full-rack plan's ``plan.requests`` as
   one pipelined write and copying each payload into the result buffer at
   ``plan.offsets``.
@@ -220,8 +222,62 @@ class FloorProtocol(asyncio.Protocol):
             pos = start + length
 
 
-async def open_floor(host: str, port: int) -> FloorProtocol:
-    _, proto = await asyncio.get_running_loop().create_connection(FloorProtocol, host, port)
+class FloorBufferedProtocol(asyncio.BufferedProtocol):
+    """The same floor on ``asyncio.BufferedProtocol``: the loop receives straight into a
+    preallocated buffer (``recv_into``) instead of handing ``data_received`` a new
+    ``bytes`` (asyncio's selector loop reads up to 256 KiB into a fresh object each time)."""
+
+    def __init__(self) -> None:
+        self.rx = bytearray(1 << 16)
+        self.view = memoryview(self.rx)
+        self.pos = 0
+        self.need = 0
+        self.waiter: Optional["asyncio.Future[None]"] = None
+        self.transport: Any = None
+        self.tl = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view[self.pos:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.pos += nbytes
+        w = self.waiter
+        if w is not None and self.pos >= self.need:
+            self.waiter = None
+            w.set_result(None)
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            self.waiter = None
+            w.set_exception(ConnectionError("connection lost"))
+
+    async def read_state_loop(self, n: int) -> bool:
+        state = False
+        pack = REQUEST.pack
+        tl = self.tl
+        need = RESPONSE_HEADER + STATE_LENGTH
+        loop = asyncio.get_running_loop()
+        for _ in range(n):
+            tl = (tl + 1) & 63
+            self.pos, self.need = 0, need          # one response in flight: it starts the buffer
+            w = self.waiter = loop.create_future()
+            self.transport.write(pack(0, tl << 2, TCODE_BYTE, 0, protocol.ADDRESS_HIGH, STATE_ADDRESS,
+                                      STATE_LENGTH, 0))
+            await w
+            state = any(self.view[RESPONSE_HEADER:need])
+        self.tl = tl
+        return state
+
+
+async def open_floor(host: str, port: int, cls: Any = FloorProtocol) -> Any:
+    _, proto = await asyncio.get_running_loop().create_connection(cls, host, port)
     return proto
 
 
@@ -397,7 +453,13 @@ def build_cases(host: str, port: int, plan: ScanPlan,
             loop.run_until_complete(c.close())
             loop.run_until_complete(asyncio.sleep(0))
             loop.close()
+        bproto = loop.run_until_complete(open_floor(host, port, FloorBufferedProtocol))
+
+        def bfloor_loop(n: int, loop: asyncio.AbstractEventLoop = loop, p: Any = bproto) -> Any:
+            return loop.run_until_complete(p.read_state_loop(n))
         add(Case(f"{name}_floor", f"minimal `asyncio.Protocol` client on {name}", floor_loop, lambda: None))
+        add(Case(f"{name}_bfloor", f"minimal `asyncio.BufferedProtocol` client on {name}", bfloor_loop,
+                 bproto.transport.close))
         add(Case(f"{name}_client", f"`AsyncClient.read_digital` on {name}", aclient_loop, close))
 
     sbare = BareSocket(host, port)
@@ -471,7 +533,9 @@ ROWS: List[Tuple[str, str, Optional[float], str]] = [
     ("client", "bare", 1.00, "≤ 1.00×"),
     ("asyncio_floor", "bare", None, "asyncio's own floor"),
     ("asyncio_client", "asyncio_floor", 1.15, "≤ 1.15×"),
+    ("asyncio_bfloor", "bare", None, "–"),
     ("uvloop_floor", "bare", None, "uvloop's own floor"),
+    ("uvloop_bfloor", "bare", None, "–"),
     ("uvloop_client", "bare", 1.30, "≤ 1.30× the blocking bare loop"),
     ("scan_bare", "scan_bare", None, "floor"),
     ("scan_into", "scan_bare", 1.05, "≤ 1.05×"),
@@ -514,7 +578,8 @@ def table(run: Run) -> str:
         b = run.cases["bare"]
         parts = [f"{run.cases[k].label} {run.cases[k].cpu_min / b.cpu_min:.2f}× CPU, "
                  f"{run.cases[k].wall_min / b.wall_min:.2f}× wall"
-                 for k in ("asyncio_floor", "asyncio_client", "uvloop_floor", "uvloop_client") if k in run.cases]
+                 for k in ("asyncio_floor", "asyncio_bfloor", "asyncio_client", "uvloop_floor", "uvloop_bfloor",
+                           "uvloop_client") if k in run.cases]
         notes.append("Against the blocking bare loop: " + "; ".join(parts) + ".")
     if "uvloop_client" in run.cases and "uvloop_floor" in run.cases:
         r, lo, hi = ratio(run, "uvloop_client", "uvloop_floor")
