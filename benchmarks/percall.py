@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import os
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -551,16 +552,21 @@ def _us(seconds: float) -> str:
     return f"{seconds * 1e6:,.1f} µs"
 
 
+def per_round(run: Run, key: str, floor: str) -> List[float]:
+    """Client CPU per call of ``key`` ÷ ``floor`` in each round (the two ran seconds apart)."""
+    a, b = run.cases[key], run.cases[floor]
+    return [x / y for x, y in zip(a.cpu, b.cpu)]
+
+
 def ratio(run: Run, key: str, floor: str) -> Tuple[float, float, float]:
     """(min ÷ min, lowest and highest per-round ratio) of client CPU per call."""
-    a, b = run.cases[key], run.cases[floor]
-    per_round = [x / y for x, y in zip(a.cpu, b.cpu)]
-    return a.cpu_min / b.cpu_min, min(per_round), max(per_round)
+    rounds = per_round(run, key, floor)
+    return run.cases[key].cpu_min / run.cases[floor].cpu_min, min(rounds), max(rounds)
 
 
 def table(run: Run) -> str:
     """The Markdown table of one run."""
-    lines = ["| figure | client CPU per call | ÷ floor (per-round range) | floor | goal | met? "
+    lines = ["| figure | client CPU per call | ÷ floor: min ÷ min (per-round ratios: median, range) | floor | goal | met? "
              "| wall per call | wall ÷ floor |",
              "|---|---|---|---|---|---|---|---|"]
     for key, floor, goal, goal_text in ROWS:
@@ -570,7 +576,8 @@ def table(run: Run) -> str:
         r, lo, hi = ratio(run, key, floor)
         met = "–" if goal is None else ("met" if r <= goal else f"missed by {r / goal - 1:.0%}")
         floor_label = "–" if key == floor else f"{FLOOR_NAMES.get(floor, floor)}, {_us(f.cpu_min)}"
-        rtext = "1.00×" if key == floor else f"**{r:.2f}×** ({lo:.2f}–{hi:.2f})"
+        rtext = ("1.00×" if key == floor else
+                 f"**{r:.2f}×** (median {statistics.median(per_round(run, key, floor)):.2f}, {lo:.2f}–{hi:.2f})")
         lines.append(f"| {c.label} | {_us(c.cpu_min)} | {rtext} | {floor_label} | {goal_text} | {met} "
                      f"| {_us(c.wall_min)} | {c.wall_min / f.wall_min:.2f}× |")
     notes = []
