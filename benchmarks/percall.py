@@ -616,7 +616,7 @@ def report(run: Run, command: str) -> str:
     head = (f"Client CPU per call (`time.process_time()` around a loop of calls; the simulator is another "
             f"process, latency 0), min of {run.rounds} interleaved rounds × {run.calls:,} calls "
             f"({run.scan_calls:,} scan passes); wall time of the same loops beside it.\n\n"
-            f"Run of commit `{_commit()}`: {machine()}, mmpfast codec {mmpfast.codec.IMPLEMENTATION}; "
+            f"Run of commit `{_commit()}`: {machine()}; "
             f"{run.placement}; load average before the run {run.load}.\n"
             f"Command: `{command}`\n\n")
     return head + table(run)
