@@ -28,7 +28,7 @@ Options:
   client writes its own digital output pattern, and every scan's
   ``values()`` must equal the expected dict exactly (every point and the
   marker; the uptime must not go backwards).  Without it only the marker
-  is compared (the scan's bytes are still fully checked by the client).
+  is compared (``AsyncClient`` still checks every response header).
 * ``--loop uvloop``: run the client on uvloop (``pip install "mmpfast[uvloop]"``).
   uvloop's ``loop.time()`` counts whole milliseconds, cached per loop
   iteration, so its latency figures are coarse (the on-time test is not:
