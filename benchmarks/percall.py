@@ -433,7 +433,10 @@ def build_cases(host: str, port: int, plan: ScanPlan,
     for name, factory in loops.items():
         loop = factory()
         proto = loop.run_until_complete(open_floor(host, port))
-        aclient = mmpfast.AsyncClient(host, port)
+
+        async def make_client() -> mmpfast.AsyncClient:      # built inside its loop
+            return mmpfast.AsyncClient(host, port)
+        aclient = loop.run_until_complete(make_client())
 
         def floor_loop(n: int, loop: asyncio.AbstractEventLoop = loop, p: FloorProtocol = proto) -> Any:
             return loop.run_until_complete(p.read_state_loop(n))
@@ -498,7 +501,9 @@ def measure(calls: int = DEFAULT_CALLS, rounds: int = DEFAULT_ROUNDS, scan_calls
         skipped["uvloop"] = "left out (--no-uvloop)"
     with SimulatorProcess(latency=0.0) as sim:
         old_affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-        placement = pin(sim.proc.pid, pin_mode)
+        proc = getattr(sim, "proc", None)
+        placement = (pin(proc.pid, pin_mode) if proc is not None
+                     else "processes not pinned (no simulator process id)")
         with mmpfast.Client(sim.host, sim.port) as c:        # the state every per-call case reads
             c.write_digital(MODULE, CHANNEL, True)
         cases = build_cases(sim.host, sim.port, plan, loops, skipped)
