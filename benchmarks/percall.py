@@ -598,6 +598,9 @@ def table(run: Run) -> str:
         notes.append(f"`AsyncClient` on uvloop ÷ the minimal Protocol client on uvloop: {r:.2f}× ({lo:.2f}–{hi:.2f}).")
     for what, why in run.skipped.items():
         notes.append(f"{what} rows skipped: {why}.")
+    wrong = [c.label for k, c in run.cases.items() if not k.startswith("scan") and c.last is not True]
+    notes.append("Every per-call case returned the state set on (True)." if not wrong
+                 else "WRONG RESULT from: " + ", ".join(wrong) + ".")
     if run.scan_buffers_equal is not None:
         notes.append(f"The full-rack plan is {run.plan_requests} block reads; the bare scan's buffer "
                      f"{'equals' if run.scan_buffers_equal else 'DIFFERS FROM'} `scan_into`'s.")
