@@ -2,13 +2,17 @@
 
     python benchmarks/report.py            # quick suite (-m "not slow")
     python benchmarks/report.py --slow     # also the 10-second ScanLoop run
+    python benchmarks/report.py --percall  # also the per-call CPU table (benchmarks/percall.py)
 
 Runs ``pytest benchmarks`` in ONE process (so every ratio compares rows of
 the same run), stores the pytest-benchmark JSON in
 ``benchmarks/results/latest.json``, prints a Markdown table of each group's
 rows (median time and how many times faster than the group's slowest row)
 with the machine it ran on, writes it to ``benchmarks/results/latest.md``
-and draws ``docs/benchmarks.png``.  Needs the ``bench`` extra.
+and draws ``docs/benchmarks.png``.  With ``--percall`` it then runs
+``benchmarks/percall.py`` (client CPU per call against bare-socket and
+asyncio floors, its own process) and writes ``benchmarks/results/percall.md``.
+Needs the ``bench`` extra.
 """
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ def machine() -> str:
 def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--slow", action="store_true", help="include the 10 s ScanLoop run")
+    ap.add_argument("--percall", action="store_true", help="also run benchmarks/percall.py (default options)")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for latest.json / latest.md")
     ap.add_argument("--png", default=str(ROOT / "docs" / "benchmarks.png"))
     args = ap.parse_args(argv)
@@ -81,7 +86,11 @@ def main(argv: "list[str] | None" = None) -> int:
     text = "\n".join(lines) + "\n"
     (out / "latest.md").write_text(text, encoding="utf-8")
     print(text)
-    return chart_main(["chart", str(js), args.png])
+    rc = chart_main(["chart", str(js), args.png])
+    if rc == 0 and args.percall:
+        rc = subprocess.run([sys.executable, str(HERE / "percall.py"), "--out", str(out / "percall.md")],
+                            cwd="/", check=False).returncode
+    return rc
 
 
 if __name__ == "__main__":

@@ -72,6 +72,8 @@ nitpick_ignore = [
     ("py:class", "asyncio.transports.BaseTransport"),
     ("py:class", "asyncio.transports.DatagramTransport"),
     ("py:class", "asyncio.queues.Queue"),
+    ("py:class", "argparse.ArgumentParser"),
+    ("py:class", "argparse.Namespace"),
 ]
 
 # -- autodoc -----------------------------------------------------------------------------------

@@ -12,13 +12,14 @@ import ipaddress
 import math
 import signal
 import sys
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
+
+from ..cli.parsing import parse_host
 
 __all__ = ["PanelUnavailable", "PanelHandle", "add_panel_arguments", "run_panel", "start_sim_panel",
            "DEFAULT_HTTP_PORT"]
 
 DEFAULT_HTTP_PORT = 8765
-_DEVICE_PORT = 2001
 _INSTALL = 'the panel needs aiohttp: pip install "mmpfast[panel]"'
 
 
@@ -122,28 +123,6 @@ def add_panel_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds the device has to answer one pass (default 1)")
 
 
-def _target(text: str) -> Tuple[str, int]:
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, ""
-    if not host:
-        raise ValueError(f"bad target {text!r} (HOST or HOST:PORT)")
-    if not port:
-        return host, _DEVICE_PORT
-    try:
-        p = int(port, 0)
-    except ValueError:
-        raise ValueError(f"bad port in {text!r}") from None
-    if not 1 <= p <= 0xFFFF:
-        raise ValueError(f"port {p} out of range 1..65535")
-    return host, p
-
-
 def _warn_host(http_host: str) -> None:
     if not _loopback(http_host):
         print(f"mmpfast panel: warning: serving the page on {http_host!r}, not only this computer: "
@@ -153,7 +132,7 @@ def _warn_host(http_host: str) -> None:
 def run_panel(args: argparse.Namespace) -> int:
     """``mmpfast panel``: serve until interrupted; the page's URL is the first stdout line."""
     try:
-        host, port = _target(args.target)
+        host, port = parse_host(args.target)
         from .model import Layout
         layout = Layout.from_spec(getattr(args, "modules", None), device=args.device,
                                   scratchpad=getattr(args, "scratchpad", 0))
@@ -221,20 +200,3 @@ def start_sim_panel(sim: Any, http_port: int = DEFAULT_HTTP_PORT, *, http_host: 
     runner = app.ThreadedPanel(make, http_host, http_port)
     return PanelHandle(runner.url, runner)
 
-
-def sim_panel_argument(parser: argparse.ArgumentParser) -> None:
-    """Declare ``--panel [HTTP_PORT]`` (and ``--panel-host``) on ``mmpfast sim``."""
-    parser.add_argument("--panel", type=_port, nargs="?", const=DEFAULT_HTTP_PORT, default=None, metavar="HTTP_PORT",
-                        help=f"also serve the live rack panel (default port {DEFAULT_HTTP_PORT}; 0 = any free port)")
-    parser.add_argument("--panel-host", default="127.0.0.1", metavar="ADDR",
-                        help="address the panel is served on (default 127.0.0.1)")
-
-
-def main_for_sim(sim: Any, args: argparse.Namespace) -> Optional[PanelHandle]:
-    """Start the simulator's panel when ``--panel`` was given; prints ``panel: <url>``.
-    ``PanelUnavailable`` propagates (the caller prints it and exits 1)."""
-    if getattr(args, "panel", None) is None:
-        return None
-    handle = start_sim_panel(sim, args.panel, http_host=getattr(args, "panel_host", "127.0.0.1"))
-    print(f"panel: {handle.url}", flush=True)
-    return handle
