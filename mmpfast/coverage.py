@@ -29,18 +29,22 @@ Custom area (:func:`choose_gathered`)
     per-transaction limit), so an entry costs ``4 * (1 + G / that)`` bytes
     with the request overhead shared out.
 
-    The decision is taken for each block read ``R`` of the plan without the
-    custom area, for the gatherable points ``P`` in it, together: moving
-    ``P`` saves ``gain = (G + len R) - cost of the block reads the other
-    points of R still need`` and costs ``4 * words(P) * (1 + G / that)``.
-    The groups with a positive difference are taken best value per word
-    first while the list holds at most 1024 words; then, with the exact
-    custom-area cost ``G * ceil(4 E / that) + 4 E`` for E words, a group
-    whose gain does not pay for its share (the cost drop from leaving it
-    out) is left out again, worst first.  Finally the planner compares the
-    exact cost of the whole plan with and without the custom area and keeps
-    the custom area only when it is strictly cheaper.  A point read by both
-    ways is never split: it is either wholly gathered or wholly block-read.
+    The decision is taken per point, within each block read ``R`` of the
+    plan without the custom area.  Let ``O`` be the points of R that cannot
+    be gathered.  A gatherable point ``p`` of R is to be gathered when
+    block-reading it together with ``O`` costs more than its entries: when
+    ``cost(O + p) - cost(O) > 4 * words(p) * (1 + G / that)`` (``cost`` of the
+    block reads covering those points).  The points of R to be gathered,
+    ``P``, form a group: it saves ``gain = (G + len R) - cost(R without P)``
+    and costs ``4 * words(P) * (1 + G / that)``.  The groups with a positive
+    difference are taken best value per word first while the list holds at
+    most 1024 words; then, with the exact custom-area cost
+    ``G * ceil(4 E / that) + 4 E`` for E words, a group whose gain does not
+    pay for its share (the cost drop from leaving it out) is left out again,
+    worst first.  Finally the planner compares the exact cost of the whole
+    plan with and without the custom area and keeps the custom area only
+    when it is strictly cheaper.  A point is never split between the two
+    ways: it is either wholly gathered or wholly block-read.
 """
 from __future__ import annotations
 
@@ -211,13 +215,25 @@ def choose_gathered(points: Sequence[Tuple[Sequence[Range], bool]], mb: int, cos
     for r, (cands, others) in members.items():
         if not cands:
             continue
-        left, _ = block_reads(others, mb, cost)
-        gain = cost + plain[r][1] - requests_cost(left, cost)
-        distinct = {tuple(points[i][0]) for i in cands}
+        base = requests_cost(block_reads(others, mb, cost)[0], cost)
+        moving: List[int] = []
+        kept = list(others)
+        for i in cands:
+            ranges, unchecked = points[i]
+            mine = [(a, n, unchecked) for a, n in ranges]
+            extra = requests_cost(block_reads(others + mine, mb, cost)[0], cost) - base
+            if extra > _WORD * per_word * sum(n // _WORD for _, n in ranges):
+                moving.append(i)
+            else:
+                kept.extend(mine)
+        if not moving:
+            continue
+        gain = cost + plain[r][1] - requests_cost(block_reads(kept, mb, cost)[0], cost)
+        distinct = {tuple(points[i][0]) for i in moving}
         words = sum(n // _WORD for ranges in distinct for _, n in ranges)
         net = gain - _WORD * words * per_word
         if net > 0:
-            groups.append((net / words, _Group(cands, words, gain)))
+            groups.append((net / words, _Group(moving, words, gain)))
     groups.sort(key=lambda g: -g[0])
     taken: List[_Group] = []
     total = 0

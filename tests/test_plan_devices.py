@@ -388,3 +388,25 @@ def test_property_custom_area_never_costs_more_and_decodes_alike(
     want = dev.scan(plain)
     got = dev.scan(gathered)
     assert all(same(got[n], want[n]) for n in want)
+
+
+def test_the_choice_is_per_point() -> None:
+    p = ScanPlan(custom_area=True)
+    p.add_status("mac")                   # 0xF030002E, 6 bytes: not whole words, never gathered
+    p.add_status("ip")                    # 0xF0300034: touches the MAC, 4 more bytes in its read
+    p.add_status("serial")                # 0xF030014C: 280 bytes further, cheaper gathered
+    p.add_scratchpad_int32(5000)          # 0xF0DA3E20, alone
+    p.add_scratchpad_float(9000)          # 0xF0DC7CA0, alone
+    plain = ScanPlan()
+    for f in ("mac", "ip", "serial"):
+        plain.add_status(f)
+    plain.add_scratchpad_int32(5000)
+    plain.add_scratchpad_float(9000)
+    assert plain.requests == ((0xF030002E, 0x122), (0xF0DA3E20, 4), (0xF0DC7CA0, 4))
+    assert p.custom_addresses == (0xF030014C, 0xF0DA3E20, 0xF0DC7CA0)
+    assert p.requests == ((0xF030002E, 10), (0xF0D60000, 12))
+    dev = Device()
+    dev.write(0xF030002E, bytes.fromhex("00A03D0A0DFE" "0A000009"))
+    dev.prepare(p)
+    got, want = dev.scan(p), dev.scan(plain)
+    assert got == want and got["ip"] == "10.0.0.9" and got["mac"] == "00:A0:3D:0A:0D:FE"
