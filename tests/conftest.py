@@ -20,8 +20,11 @@ import pytest
 from mmpfast._env import no_extensions
 
 REPO = Path(__file__).resolve().parent.parent
-#: golden vectors live beside the repo in ../shared/vectors (never copied in)
-VECTORS = Path(os.environ.get("MMPFAST_VECTORS", REPO.parent / "shared" / "vectors"))
+#: the golden vectors shipped with the repository (tests/vectors); MMPFAST_VECTORS points elsewhere
+IN_REPO_VECTORS = REPO / "tests" / "vectors"
+VECTORS = Path(os.environ.get("MMPFAST_VECTORS") or IN_REPO_VECTORS)
+#: the reference copy the in-repo vectors must equal, when it sits beside the repository
+REFERENCE_VECTORS = REPO.parent / "shared" / "vectors"
 
 IMPLEMENTATIONS = ["cython", "python"]
 
@@ -77,10 +80,11 @@ def codec_pair(request: pytest.FixtureRequest) -> tuple:
 
 
 def load_vectors(name: str) -> Dict[str, Any]:
-    """Load ``../shared/vectors/<name>`` relative to the repository."""
+    """Load ``tests/vectors/<name>`` (or ``$MMPFAST_VECTORS/<name>``)."""
     path = VECTORS / name
     if not path.exists():
-        pytest.fail(f"golden vectors not found at {path} (set MMPFAST_VECTORS)")
+        pytest.fail(f"golden vectors not found at {path} (MMPFAST_VECTORS="
+                    f"{os.environ.get('MMPFAST_VECTORS')!r}; the default is {IN_REPO_VECTORS})")
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 
