@@ -456,7 +456,7 @@ class _TcpConnection(asyncio.Protocol):
 
     # -- frames
     def _answer_item(self, item: Any) -> bool:
-        if self.closing or self.transport is None:
+        if self.closing or self.transport is None or self.transport.is_closing():
             return False
         resp, close = self.memory.respond(item)
         self.memory.stats.frames_out += 1   # counted first: the peer may look at once
