@@ -122,6 +122,32 @@ def recv_exact(sock: "socket.socket", n: int, timeout: float = 3.0, *, allow_sho
     return bytes(out)
 
 
+def uptime_within(read_uptime: Any, sim: Any) -> int:
+    """Call ``read_uptime()`` (a client's ``uptime_ms``) and check its value lies between the
+    simulator's own uptime just before and just after the call (ms): the answer is live and is
+    the simulator's, which an unsigned ``>= 0`` could never show.  Returns the value."""
+    before = sim.memory.uptime_ms()
+    got = read_uptime()
+    after = sim.memory.uptime_ms()
+    assert before <= got <= after, f"uptime {got} ms not within the simulator's [{before}, {after}]"
+    return int(got)
+
+
+def uptime_advances(read_uptime: Any, pause: float = 0.03) -> int:
+    """Read the uptime twice around a ``pause`` (seconds); check it advanced by the elapsed
+    time (ms, within 1 ms of rounding at the low end).  Returns the advance in ms."""
+    import time
+
+    t0 = time.monotonic()
+    first = read_uptime()
+    time.sleep(pause)
+    second = read_uptime()
+    elapsed_ms = (time.monotonic() - t0) * 1000.0
+    advance = int(second - first)
+    assert pause * 1000.0 - 1 <= advance <= elapsed_ms + 1, (advance, pause, elapsed_ms)
+    return advance
+
+
 def load_tool(name: str) -> ModuleType:
     """Import ``tools/<name>.py`` by path (the tools are scripts, not a package)."""
     import importlib.util
