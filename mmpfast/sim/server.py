@@ -274,12 +274,13 @@ class _Pacer:
         self.last_due = float("-inf")
         self.due: Optional[_Due] = None
         self.stopped = False
+        self.firing = False             # inside _fire: it schedules the next answer itself
 
     def put(self, item: Any, size: int) -> None:
         cost = size + PENDING_OVERHEAD
         self.queue.append((self.loop.time(), item, cost))
         self.pending_bytes += cost
-        if self.due is None and not self.stopped:
+        if self.due is None and not self.stopped and not self.firing:
             self._schedule()
 
     def _next_due(self) -> float:
@@ -292,25 +293,29 @@ class _Pacer:
         self.due = None
         queue = self.queue
         now = self.loop.time()
-        while queue and not self.stopped:
-            if self.blocked():
-                return                      # kick() resumes once the peer reads again
-            due = self._next_due()
-            if due > now:
-                self._schedule()
-                return
-            _, item, cost = queue.popleft()
-            self.pending_bytes -= cost
-            self.last_due = due
-            if not self.answer(item):
-                self.cancel()
-                return
-            if self.on_answered is not None:
-                self.on_answered()
+        self.firing = True
+        try:
+            while queue and not self.stopped:
+                if self.blocked():
+                    return                  # kick() resumes once the peer reads again
+                due = self._next_due()
+                if due > now:
+                    self._schedule()
+                    return
+                _, item, cost = queue.popleft()
+                self.pending_bytes -= cost
+                self.last_due = due
+                if not self.answer(item):
+                    self.cancel()
+                    return
+                if self.on_answered is not None:
+                    self.on_answered()      # may queue more (put() leaves scheduling to us)
+        finally:
+            self.firing = False
 
     def kick(self) -> None:
         """Resume after ``blocked()`` turned false: the next answer is due now at the earliest."""
-        if self.due is None and self.queue and not self.stopped:
+        if self.due is None and self.queue and not self.stopped and not self.firing:
             self.last_due = max(self.last_due, self.loop.time() - self.latency)
             self._schedule()
 
