@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from types import FrameType
+from typing import Optional
 
 from ._env import no_extensions, require_extension
 
@@ -29,9 +31,9 @@ def _importer_stacklevel() -> int:
         return (os.path.abspath(filename).startswith(package) or "importlib" in filename
                 or filename.startswith("<frozen "))
 
-    frame = sys._getframe(1)        # the caller: this module's code, stacklevel 1
+    frame: Optional[FrameType] = sys._getframe(1)     # the caller: this module's code, stacklevel 1
     level = 1
-    while True:
+    while frame is not None:
         frame = frame.f_back
         while frame is not None and skipped_by_warnings(frame.f_code.co_filename):
             frame = frame.f_back
@@ -40,6 +42,7 @@ def _importer_stacklevel() -> int:
         level += 1
         if not ours(frame.f_code.co_filename):
             return level
+    return level
 
 
 if no_extensions():
