@@ -36,8 +36,9 @@ class Simulator:
     latencies hold (the background thread's loop waits finely; see
     ``mmpfast.sim.server``).
     ``modules``: rack layout (``mmpfast.sim.rack``), ``None`` = the default
-    16-module rack.  ``profile``: ``"epic"`` or ``"snap"`` (power-up clear
-    enforced on snap); ``puc_required`` overrides that.  ``max_block``:
+    rack (16 slots: 14 modules, slots 14 and 15 empty).  ``profile``:
+    ``"epic"`` or ``"snap"`` (power-up clear enforced on snap);
+    ``puc_required`` overrides that.  ``max_block``:
     largest accepted ``data_length`` (bigger is rcode 6).
     ``allow_remote_stream``: also stream to non-loopback targets.
     ``udp``: also answer UDP on the same port.
