@@ -279,7 +279,7 @@ cdef class Frame:
 
     ``rcode`` is ``None`` for requests, ``address``/``address_high`` are
     ``None`` for responses.  ``data_length`` is the byte count carried (tcodes
-    0, 1, 6, 7) or asked for (tcode 5); 0 for tcodes 2 and 4.
+    0, 1, 6, 7) or asked for (tcode 4: 4, tcode 5: bytes 12-13); 0 for tcode 2.
     """
 
     cdef readonly object tcode
@@ -816,6 +816,9 @@ def decode_frame(buf):
     elif tcode == C_TCODE_WRITE_QUADLET or tcode == C_TCODE_READ_QUADLET_RESPONSE:
         f.data_length = C_QUADLET
         f.data = mv[C_OFF_QUADLET:C_OFF_QUADLET + C_QUADLET]
+    elif tcode == C_TCODE_READ_QUADLET:
+        f.data_length = C_QUADLET      # the bytes it asks for; it carries none
+        f.data = mv[0:0]
     else:
         f.data_length = 0
         f.data = mv[0:0]

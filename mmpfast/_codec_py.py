@@ -117,7 +117,7 @@ class Frame:
 
     ``rcode`` is ``None`` for requests, ``address``/``address_high`` are
     ``None`` for responses.  ``data_length`` is the byte count carried (tcodes
-    0, 1, 6, 7) or asked for (tcode 5); 0 for tcodes 2 and 4.
+    0, 1, 6, 7) or asked for (tcode 4: 4, tcode 5: bytes 12-13); 0 for tcode 2.
     """
 
     __slots__ = ("tcode", "tl", "source_id", "rcode", "address", "address_high",
@@ -324,6 +324,9 @@ def decode_frame(buf: Buffer) -> Frame:
     elif tcode == TCODE_WRITE_QUADLET or tcode == TCODE_READ_QUADLET_RESPONSE:
         dlen = QUADLET
         data = mv[12:16]
+    elif tcode == TCODE_READ_QUADLET:
+        dlen = QUADLET          # the bytes it asks for; it carries none
+        data = mv[0:0]
     else:
         dlen = 0
         data = mv[0:0]

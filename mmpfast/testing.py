@@ -11,6 +11,12 @@ Configure the simulator of one test with a marker::
     @pytest.mark.mmp_sim(modules=["di:8", "do:8"], latency=0.001, profile="snap")
     def test_something(mmp_client): ...
 
+A simulator that needs a power-up clear (``profile="snap"``, or
+``puc_required=True``) refuses most requests until it gets one, as the
+device does; ``mmp_client`` sends it when it connects, so a test that takes
+``mmp_client`` starts from a cleared controller.  A test that wants to see
+the refusal uses ``mmp_sim`` with its own client.
+
 ``Simulator``, ``SimulatorProcess`` (a simulator in a child process, for
 measurements), ``FaultProxy`` and ``Fault`` are importable from here too.
 Importing this module does not need pytest; without it, the fixtures are
@@ -56,8 +62,15 @@ if pytest is not None:
 
     @pytest.fixture
     def mmp_client(mmp_sim: "Simulator") -> Iterator[Any]:
-        """A ``mmpfast.Client`` connected to ``mmp_sim``, closed after the test."""
+        """A ``mmpfast.Client`` connected to ``mmp_sim``, closed after the test.
+
+        When the simulator waits for a power-up clear (``profile="snap"`` or
+        ``puc_required=True``), this fixture sends it first
+        (``client.powerup_clear()``), so the test's requests are not refused
+        with rcode 4."""
         from .client import Client
 
         with Client(mmp_sim.host, mmp_sim.port) as client:
+            if mmp_sim.memory.puc_needed:
+                client.powerup_clear()
             yield client

@@ -20,8 +20,11 @@ import pytest
 from mmpfast._env import no_extensions
 
 REPO = Path(__file__).resolve().parent.parent
-#: golden vectors live beside the repo in ../shared/vectors (never copied in)
-VECTORS = Path(os.environ.get("MMPFAST_VECTORS", REPO.parent / "shared" / "vectors"))
+#: the golden vectors shipped with the repository (tests/vectors); MMPFAST_VECTORS points elsewhere
+IN_REPO_VECTORS = REPO / "tests" / "vectors"
+VECTORS = Path(os.environ.get("MMPFAST_VECTORS") or IN_REPO_VECTORS)
+#: the reference copy the in-repo vectors must equal, when it sits beside the repository
+REFERENCE_VECTORS = REPO.parent / "shared" / "vectors"
 
 IMPLEMENTATIONS = ["cython", "python"]
 
@@ -77,10 +80,11 @@ def codec_pair(request: pytest.FixtureRequest) -> tuple:
 
 
 def load_vectors(name: str) -> Dict[str, Any]:
-    """Load ``../shared/vectors/<name>`` relative to the repository."""
+    """Load ``tests/vectors/<name>`` (or ``$MMPFAST_VECTORS/<name>``)."""
     path = VECTORS / name
     if not path.exists():
-        pytest.fail(f"golden vectors not found at {path} (set MMPFAST_VECTORS)")
+        pytest.fail(f"golden vectors not found at {path} (MMPFAST_VECTORS="
+                    f"{os.environ.get('MMPFAST_VECTORS')!r}; the default is {IN_REPO_VECTORS})")
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -116,6 +120,32 @@ def recv_exact(sock: "socket.socket", n: int, timeout: float = 3.0, *, allow_sho
             raise ConnectionError(f"closed after {len(out)} of {n} bytes")
         out += chunk
     return bytes(out)
+
+
+def uptime_within(read_uptime: Any, sim: Any) -> int:
+    """Call ``read_uptime()`` (a client's ``uptime_ms``) and check its value lies between the
+    simulator's own uptime just before and just after the call (ms): the answer is live and is
+    the simulator's, which an unsigned ``>= 0`` could never show.  Returns the value."""
+    before = sim.memory.uptime_ms()
+    got = read_uptime()
+    after = sim.memory.uptime_ms()
+    assert before <= got <= after, f"uptime {got} ms not within the simulator's [{before}, {after}]"
+    return int(got)
+
+
+def uptime_advances(read_uptime: Any, pause: float = 0.03) -> int:
+    """Read the uptime twice around a ``pause`` (seconds); check it advanced by the elapsed
+    time (ms, within 1 ms of rounding at the low end).  Returns the advance in ms."""
+    import time
+
+    t0 = time.monotonic()
+    first = read_uptime()
+    time.sleep(pause)
+    second = read_uptime()
+    elapsed_ms = (time.monotonic() - t0) * 1000.0
+    advance = int(second - first)
+    assert pause * 1000.0 - 1 <= advance <= elapsed_ms + 1, (advance, pause, elapsed_ms)
+    return advance
 
 
 def load_tool(name: str) -> ModuleType:

@@ -1,4 +1,4 @@
-"""Golden frames (../shared/vectors/frames.json) through both codecs."""
+"""Golden frames (tests/vectors/frames.json) through both codecs."""
 from __future__ import annotations
 
 import struct
@@ -45,6 +45,8 @@ def test_decode_golden(codec: Any, vec: Dict[str, Any]) -> None:
         assert fr.address is None and fr.address_high is None
     if "data_length" in fields:
         assert fr.data_length == fields["data_length"]
+    elif fr.tcode == protocol.TCODE_READ_QUADLET:
+        assert fr.data_length == 4      # the quadlet it asks for (API.md: tcode 4 -> 4)
     assert isinstance(fr.data, memoryview)
     expected_data = hexbytes(fields["data_hex"]) if "data_hex" in fields else b""
     assert bytes(fr.data) == expected_data

@@ -31,7 +31,8 @@ def test_read_quadlet_roundtrip(codec: Any, tl: int, addr: int, sid: int) -> Non
     raw = codec.encode_read_quadlet(tl, addr, sid)
     assert len(raw) == 12 and raw[6:8] == b"\xff\xff"
     f = codec.decode_frame(raw)
-    assert (f.tcode, f.tl, f.source_id, f.address, f.rcode, f.data_length) == (4, tl, sid, addr, None, 0)
+    assert (f.tcode, f.tl, f.source_id, f.address, f.rcode, f.data_length) == (4, tl, sid, addr, None, 4)
+    assert bytes(f.data) == b""     # data_length is what it asks for; it carries none
 
 
 @FIXTURE_OK

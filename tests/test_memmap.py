@@ -1,4 +1,4 @@
-"""Memory-map arithmetic against ../shared/vectors/memmap.json and PROTOCOL.md §3."""
+"""Memory-map arithmetic against tests/vectors/memmap.json and PROTOCOL.md §3."""
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Tuple

@@ -59,7 +59,9 @@ def test_runs_passes_at_rate_with_callback() -> None:
     assert 0.040 <= took < 0.5
     assert 0.004 < stats.period_p50 < 0.010
     assert 150 < stats.rate_hz < 250
-    assert stats.jitter_p50 >= 0.0
+    # lateness against the absolute schedule: ordered percentiles, the median under two periods
+    assert stats.jitter_p50 <= stats.jitter_p99 <= stats.jitter_max
+    assert stats.jitter_p50 < 0.010, stats
 
 
 def test_results_keep_their_own_buffer_unless_reused() -> None:

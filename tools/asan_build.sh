@@ -92,7 +92,7 @@ set +e
 (
     cd "$WORK"
     "$PY" "$REPO/tools/fuzz_codecs.py" --seconds "$SECS" --max-inputs "$MAX_INPUTS" --seed "$SEED" \
-        --require-codec-dir "$SRC/mmpfast" --vectors "${MMPFAST_VECTORS:-$REPO/../shared/vectors}"
+        --require-codec-dir "$SRC/mmpfast" --vectors "${MMPFAST_VECTORS:-$REPO/tests/vectors}"
 ) >"$WORK/fuzz.out" 2>"$WORK/fuzz.err"
 RC=$?
 set -e

@@ -52,7 +52,8 @@ from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_VECTORS = REPO.parent / "shared" / "vectors"
+#: the golden vectors shipped in the repository; MMPFAST_VECTORS (as for the tests) or --vectors override
+DEFAULT_VECTORS = Path(os.environ.get("MMPFAST_VECTORS") or REPO / "tests" / "vectors")
 
 try:  # the package itself, or (not installed) the source tree beside this script
     import mmpfast  # noqa: F401
@@ -1028,7 +1029,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="seed (default: random, printed)")
     ap.add_argument("--start", type=int, default=0, help="first case index (to bisect a hard crash)")
     ap.add_argument("--vectors", type=Path, default=DEFAULT_VECTORS,
-                    help="directory holding frames.json (default ../shared/vectors from the repo root)")
+                    help="directory holding frames.json (default $MMPFAST_VECTORS, else tests/vectors)")
     ap.add_argument("--generators", default=None,
                     help="comma-separated subset of: " + ",".join(g for g, _ in SCHEDULE_WEIGHTS))
     ap.add_argument("--replay", type=int, action="append", default=[], help="rerun case INDEX verbosely")

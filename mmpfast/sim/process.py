@@ -28,21 +28,22 @@ class SimulatorProcess:
 
     ``latency`` is the device answer time per request in seconds, ``modules``
     a rack spec as the ``sim`` command takes it (``"di:32,do:16,-"``),
-    ``extra_args`` more command-line options.  ``address`` is ``(host, port)``.
+    ``max_connections``, ``idle_timeout`` (seconds) and ``backlog`` as for
+    ``Simulator`` (passed on as ``--max-connections``, ``--idle-timeout``,
+    ``--backlog`` when not the defaults), ``extra_args`` more command-line options.
+    ``address`` is ``(host, port)``; ``pid`` the child's process id.
     Waits at most ``startup_timeout`` seconds for the child to listen.
     """
 
     def __init__(self, *, latency: float = 0.0, modules: Optional[str] = None, profile: str = "epic",
-                 udp: bool = False, extra_args: Sequence[str] = (), startup_timeout: float = 20.0) -> None:
+                 udp: bool = False, max_connections: Optional[int] = None,
+                 idle_timeout: Optional[float] = None, backlog: int = 100,
+                 extra_args: Sequence[str] = (), startup_timeout: float = 20.0) -> None:
+        args = self.command(latency=latency, modules=modules, profile=profile, udp=udp,
+                            max_connections=max_connections, idle_timeout=idle_timeout,
+                            backlog=backlog, extra_args=extra_args)
         import mmpfast
 
-        args: List[str] = [sys.executable, "-m", "mmpfast", "sim", "--host", "127.0.0.1", "--port", "0",
-                           "--latency", repr(latency * 1000.0), "--profile", profile]
-        if modules is not None:
-            args += ["--modules", modules]
-        if not udp:
-            args.append("--no-udp")
-        args += list(extra_args)
         env = dict(os.environ)
         root = str(Path(mmpfast.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -53,6 +54,35 @@ class SimulatorProcess:
         except BaseException:
             self.close()
             raise
+
+    @staticmethod
+    def command(*, latency: float = 0.0, modules: Optional[str] = None, profile: str = "epic",
+                udp: bool = False, max_connections: Optional[int] = None,
+                idle_timeout: Optional[float] = None, backlog: int = 100,
+                extra_args: Sequence[str] = ()) -> List[str]:
+        """The child's command line for these options (ValueError/TypeError for bad ones)."""
+        from .server import DEFAULT_BACKLOG, check_latency, check_options
+
+        seconds = check_latency(latency)
+        check_options(max_connections, idle_timeout, backlog)
+        args: List[str] = [sys.executable, "-m", "mmpfast", "sim", "--host", "127.0.0.1", "--port", "0",
+                           "--latency", repr(seconds * 1000.0), "--profile", profile]
+        if modules is not None:
+            args += ["--modules", modules]
+        if not udp:
+            args.append("--no-udp")
+        if max_connections is not None:
+            args += ["--max-connections", str(max_connections)]
+        if idle_timeout is not None:
+            args += ["--idle-timeout", repr(float(idle_timeout))]
+        if backlog != DEFAULT_BACKLOG:
+            args += ["--backlog", str(backlog)]
+        return args + list(extra_args)
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self.proc.pid
 
     @property
     def address(self) -> Tuple[str, int]:

@@ -3,15 +3,52 @@
 All protocol decisions live in ``Memory.respond``; this module frames the
 TCP byte stream with ``codec.frame_length``, paces answers (``latency``),
 and writes each response with exactly one ``transport.write``.
+
+What one connection can make the simulator hold, whatever its peer does
+(a peer that sends requests and never reads, at any latency):
+
+* answers written but not yet taken by the peer: at most the transport's
+  high-water mark (``WRITE_HIGH_WATER`` bytes) plus one response.  No answer
+  is produced while the transport's writing is paused; answering resumes
+  when the peer reads;
+* requests waiting for their delayed answers (``latency > 0``): at most
+  ``MAX_PENDING_BYTES``, counting each request's bytes plus
+  ``PENDING_OVERHEAD`` bytes of bookkeeping;
+* received bytes not yet answered or queued: one receive's worth plus one
+  frame.  While anything is held back, the server stops reading, so the
+  rest waits in the kernel's socket buffers.
+
+Options a device has: ``max_connections`` (connections beyond it are
+accepted and closed at once), ``idle_timeout`` (seconds a connection may
+hold a half-received frame before it is closed) and ``backlog`` (the listen
+backlog).
+
+Timing.  Answers are due ``latency`` after the previous answer's due time
+or the request's arrival, whichever is later, so a pipelined burst of n
+requests takes n × latency.  epoll waits whole milliseconds, so a plain
+asyncio timer of 0.1 ms fires after ~1.1 ms.  The loop ``new_event_loop()``
+makes (used by ``Simulator``'s thread) waits the sub-millisecond rest of a
+timeout with ``select()`` on the epoll descriptor, which takes microseconds.
+In any other loop (``Simulator.serving()`` in the caller's loop, the CLI),
+an answer due within ``FINE_WINDOW`` seconds is waited for by polling the
+loop (zero-timeout iterations that keep serving every connection); the loop
+only does that while an answer is that close to due.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import ipaddress
+import itertools
 import logging
+import math
+import select
+import selectors
 import socket
-from typing import Any, Callable, Deque, Optional, Set, Tuple
+import sys
+import time
+from typing import Any, Callable, Deque, List, Optional, Set, Tuple
 
 from .. import codec
 from ..errors import MmpProtocolError
@@ -20,12 +57,24 @@ from .memory import Memory
 
 log = logging.getLogger("mmpfast.sim")
 
-#: most bytes of pipelined requests a connection may have waiting for their
-#: (delayed) answers before the server stops reading from it
-MAX_PENDING_BYTES = 1 << 20
+#: most bytes of pipelined requests (plus ``PENDING_OVERHEAD`` each) a connection
+#: may have waiting for their delayed answers before the server stops reading from it
+MAX_PENDING_BYTES = 256 * 1024
+#: bytes of bookkeeping counted for each waiting request (its Python objects)
+PENDING_OVERHEAD = 160
+#: the transport's write buffer above which no answer is produced (the peer is not reading)
+WRITE_HIGH_WATER = 64 * 1024
+#: ... and below which answering resumes
+WRITE_LOW_WATER = 16 * 1024
 #: the largest frame a client can announce (16-byte header + 65535 data bytes)
 MAX_FRAME = HEADER_BLOCK + MAX_DATA_LENGTH
-_UNDEFINED = object()
+#: seconds before its due time from which an answer is waited for finely (see the module docstring)
+FINE_WINDOW = 0.002
+#: the last part of a timeout the precise selector waits with select() (then polls _SPIN_TAIL)
+_FINE_TAIL = 0.0003
+_SPIN_TAIL = 0.0001
+#: the listen backlog when none is given
+DEFAULT_BACKLOG = 100
 
 
 def is_loopback(host: str) -> bool:
@@ -36,49 +85,245 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-class _Pacer:
-    """Answers queued items in order, each ``latency`` seconds after the
-    previous answer or its own arrival, whichever is later."""
+def check_latency(latency: object) -> float:
+    """``latency`` as a float number of seconds: TypeError unless a real number, ValueError
+    unless finite and >= 0."""
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)):
+        raise TypeError("latency must be a number of seconds")
+    value = float(latency)
+    if not math.isfinite(value):
+        raise ValueError(f"latency must be a finite number of seconds, not {value!r}")
+    if value < 0:
+        raise ValueError("latency must be >= 0")
+    return value
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, latency: float,
-                 answer: Callable[[Any], bool]) -> None:
+
+def check_options(max_connections: object, idle_timeout: object, backlog: object) -> None:
+    """Validate the server options (TypeError / ValueError)."""
+    if max_connections is not None:
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise TypeError("max_connections must be an int or None")
+        if max_connections < 1:
+            raise ValueError("max_connections must be >= 1 (or None for no cap)")
+    if idle_timeout is not None:
+        if isinstance(idle_timeout, bool) or not isinstance(idle_timeout, (int, float)):
+            raise TypeError("idle_timeout must be a number of seconds or None")
+        if not (math.isfinite(idle_timeout) and idle_timeout > 0):
+            raise ValueError("idle_timeout must be a finite number of seconds > 0 (or None)")
+    if isinstance(backlog, bool) or not isinstance(backlog, int):
+        raise TypeError("backlog must be an int")
+    if backlog < 0:
+        raise ValueError("backlog must be >= 0")
+
+
+# ----------------------------------------------------------------------------- fine timing
+if sys.platform == "linux":
+    class _PreciseEpollSelector(selectors.EpollSelector):
+        """An epoll selector that waits with microsecond rather than millisecond precision.
+
+        ``epoll_wait`` takes whole milliseconds (and the kernel adds ~50 µs of
+        timer slack), so it waits the whole milliseconds of a timeout but the
+        last ``_FINE_TAIL`` seconds; ``select()`` on the epoll descriptor itself
+        (readable when any registered event is ready) waits the rest but the
+        last ``_SPIN_TAIL`` seconds, which are polled.
+        """
+
+        def select(self, timeout: Optional[float] = None) -> List[Tuple[selectors.SelectorKey, int]]:
+            if timeout is None or timeout <= 0:
+                return super().select(timeout)
+            deadline = time.monotonic() + timeout
+            coarse_ms = int((timeout - _FINE_TAIL) * 1000.0)
+            if coarse_ms >= 1:
+                # (coarse_ms - 0.5) ms: epoll's rounding up then waits exactly coarse_ms
+                ready = super().select((coarse_ms - 0.5) / 1000.0)
+                if ready:
+                    return ready
+            remaining = deadline - time.monotonic()
+            if remaining > _SPIN_TAIL:
+                try:
+                    readable, _, _ = select.select([self.fileno()], [], [], remaining - _SPIN_TAIL)
+                except (ValueError, OSError):   # pragma: no cover - descriptor beyond FD_SETSIZE
+                    return super().select(remaining)
+                if readable:
+                    return super().select(0)
+            while True:
+                ready = super().select(0)
+                if ready or time.monotonic() >= deadline:
+                    return ready
+
+    _PRECISE_SELECTORS: Tuple[type, ...] = (_PreciseEpollSelector,)
+else:   # pragma: no cover - kqueue and select() take sub-millisecond timeouts as they are
+    _PRECISE_SELECTORS = tuple(getattr(selectors, name) for name in ("KqueueSelector", "SelectSelector")
+                               if hasattr(selectors, name))
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop whose timers keep sub-millisecond precision (on Linux: an epoll
+    selector that waits the rest of a timeout finely); elsewhere ``asyncio.new_event_loop()``."""
+    if sys.platform == "linux" and issubclass(selectors.DefaultSelector, selectors.EpollSelector):
+        return asyncio.SelectorEventLoop(_PreciseEpollSelector())
+    return asyncio.new_event_loop()
+
+
+def has_precise_timers(loop: asyncio.AbstractEventLoop) -> bool:
+    """True when ``loop``'s timers fire within microseconds of their time (its selector is known
+    to wait sub-millisecond timeouts); otherwise the server polls the loop near a due time."""
+    return isinstance(getattr(loop, "_selector", None), _PRECISE_SELECTORS)
+
+
+class _Due:
+    """A callback due at a loop time; ``cancel()`` stops it at any stage."""
+
+    __slots__ = ("when", "callback", "cancelled", "handle")
+
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+        self.handle: Optional[asyncio.TimerHandle] = None
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
+class _FineTimers:
+    """Calls callbacks at loop times with sub-millisecond precision.
+
+    With a precise loop this is ``loop.call_at``.  Otherwise a callback due
+    later than ``FINE_WINDOW`` gets a coarse timer ``FINE_WINDOW`` early; from
+    then on, until it is due, the loop runs zero-timeout iterations (one
+    ``call_soon`` per iteration, shared by every waiting callback), so I/O on
+    every connection goes on meanwhile.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.precise = has_precise_timers(loop)
+        self._heap: List[Tuple[float, int, _Due]] = []
+        self._seq = itertools.count()
+        self._polling = False
+        self.closed = False
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> _Due:
+        due = _Due(when, callback)
+        if self.precise:
+            due.handle = self.loop.call_at(when, self._run, due)
+        elif when - self.loop.time() > FINE_WINDOW:
+            due.handle = self.loop.call_at(when - FINE_WINDOW, self._near, due)
+        else:
+            self._near(due)
+        return due
+
+    def _run(self, due: _Due) -> None:
+        due.handle = None
+        if not due.cancelled:
+            due.callback()
+
+    def _near(self, due: _Due) -> None:
+        due.handle = None
+        if due.cancelled or self.closed:
+            return
+        heapq.heappush(self._heap, (due.when, next(self._seq), due))
+        if not self._polling:
+            self._polling = True
+            self.loop.call_soon(self._poll)
+
+    def _poll(self) -> None:
+        heap = self._heap
+        now = self.loop.time()
+        while heap and heap[0][0] <= now:
+            due = heapq.heappop(heap)[2]
+            if not due.cancelled:
+                due.callback()
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+        if heap and not self.closed:
+            self.loop.call_soon(self._poll)
+        else:
+            self._polling = False
+
+    def close(self) -> None:
+        self.closed = True
+        self._heap.clear()
+
+
+class _Pacer:
+    """Answers queued items in order, each ``latency`` seconds after the previous
+    answer's due time or its own arrival, whichever is later.
+
+    ``answer(item)`` returns False to stop (connection closing).  While
+    ``blocked()`` is true (the peer does not read) nothing is answered;
+    ``kick()`` resumes.  ``pending_bytes`` counts each item's size plus
+    ``PENDING_OVERHEAD``.
+    """
+
+    def __init__(self, timers: _FineTimers, latency: float, answer: Callable[[Any], bool],
+                 blocked: Callable[[], bool] = lambda: False,
+                 on_answered: Optional[Callable[[], None]] = None) -> None:
+        self.timers = timers
+        self.loop = timers.loop
         self.latency = latency
-        self.answer = answer            # returns False to stop (connection closing)
+        self.answer = answer
+        self.blocked = blocked
+        self.on_answered = on_answered
         self.queue: Deque[Tuple[float, Any, int]] = collections.deque()
         self.pending_bytes = 0
-        self.last_answer = float("-inf")
-        self.timer: Optional[asyncio.TimerHandle] = None
-        self.on_drain: Optional[Callable[[], None]] = None
+        self.last_due = float("-inf")
+        self.due: Optional[_Due] = None
+        self.stopped = False
+        self.firing = False             # inside _fire: it schedules the next answer itself
 
     def put(self, item: Any, size: int) -> None:
-        self.queue.append((self.loop.time(), item, size))
-        self.pending_bytes += size
-        if self.timer is None:
+        cost = size + PENDING_OVERHEAD
+        self.queue.append((self.loop.time(), item, cost))
+        self.pending_bytes += cost
+        if self.due is None and not self.stopped and not self.firing:
             self._schedule()
 
+    def _next_due(self) -> float:
+        return max(self.last_due, self.queue[0][0]) + self.latency
+
     def _schedule(self) -> None:
-        arrival = self.queue[0][0]
-        due = max(self.last_answer, arrival) + self.latency
-        self.timer = self.loop.call_at(due, self._fire)
+        self.due = self.timers.call_at(self._next_due(), self._fire)
 
     def _fire(self) -> None:
-        self.timer = None
-        _, item, size = self.queue.popleft()
-        self.pending_bytes -= size
-        self.last_answer = self.loop.time()
-        if not self.answer(item):
-            self.cancel()
-            return
-        if self.on_drain is not None and self.pending_bytes < MAX_PENDING_BYTES // 4:
-            self.on_drain()
-        if self.queue:
+        self.due = None
+        queue = self.queue
+        now = self.loop.time()
+        self.firing = True
+        try:
+            while queue and not self.stopped:
+                if self.blocked():
+                    return                  # kick() resumes once the peer reads again
+                due = self._next_due()
+                if due > now:
+                    self._schedule()
+                    return
+                _, item, cost = queue.popleft()
+                self.pending_bytes -= cost
+                self.last_due = due
+                if not self.answer(item):
+                    self.cancel()
+                    return
+                if self.on_answered is not None:
+                    self.on_answered()      # may queue more (put() leaves scheduling to us)
+        finally:
+            self.firing = False
+
+    def kick(self) -> None:
+        """Resume after ``blocked()`` turned false: the next answer is due now at the earliest."""
+        if self.due is None and self.queue and not self.stopped and not self.firing:
+            self.last_due = max(self.last_due, self.loop.time() - self.latency)
             self._schedule()
 
     def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.stopped = True
+        if self.due is not None:
+            self.due.cancel()
+            self.due = None
         self.queue.clear()
         self.pending_bytes = 0
 
@@ -88,48 +333,74 @@ class _TcpConnection(asyncio.Protocol):
         self.server = server
         self.memory = server.memory
         self.transport: Optional[asyncio.Transport] = None
-        self.buf = bytearray()
+        self.buf = bytearray()          # received, not yet answered or queued
         self.closing = False
-        self.rejected = False       # an undefined tcode arrived: ignore the rest
+        self.rejected = False           # an undefined tcode arrived: ignore the rest
+        self.refused = False            # over max_connections: closed at once
+        self.eof = False                # the peer half-closed
         self.peer: Any = None
         self.closed: "asyncio.Future[None]" = server.loop.create_future()
-        self._pause_reasons: Set[str] = set()
+        self.writing_paused = False
+        self.reading_paused = False
+        self.stalled = False            # whole frames held back by flow control
+        self.idle_timer: Optional[asyncio.TimerHandle] = None
         self.pacer: Optional[_Pacer] = None
         if server.latency > 0:
-            self.pacer = _Pacer(server.loop, server.latency, self._answer_item)
-            self.pacer.on_drain = lambda: self._resume("pending")
+            self.pacer = _Pacer(server.timers, server.latency, self._answer_item,
+                                blocked=lambda: self.writing_paused, on_answered=self._answered)
 
     # -- flow control
-    def _pause(self, reason: str) -> None:
-        if not self._pause_reasons and self.transport is not None and not self.closing:
-            self.transport.pause_reading()
-        self._pause_reasons.add(reason)
-
-    def _resume(self, reason: str) -> None:
-        if reason in self._pause_reasons:
-            self._pause_reasons.discard(reason)
-            if not self._pause_reasons and self.transport is not None and not self.closing:
-                self.transport.resume_reading()
-
     def pause_writing(self) -> None:
-        self._pause("writing")
+        self.writing_paused = True
 
     def resume_writing(self) -> None:
-        self._resume("writing")
-        if self.buf and not (self.closing or self.rejected):
-            self.data_received(b"")     # answer what was held back while the peer did not read
+        self.writing_paused = False
+        if self.closing:
+            return
+        if self.pacer is not None:
+            self.pacer.kick()
+        if self.stalled:
+            self._pump()        # answer what was held back while the peer did not read
+
+    def _answered(self) -> None:
+        pacer = self.pacer
+        assert pacer is not None
+        if self.stalled and pacer.pending_bytes <= MAX_PENDING_BYTES // 2:
+            self._pump()
+        elif self.eof and not pacer.queue and not self.stalled:
+            self.close()        # half-closed peer: every answer went out
+
+    def _set_reading(self, want: bool) -> None:
+        transport = self.transport
+        if transport is None or self.closing or transport.is_closing() or want != self.reading_paused:
+            return
+        if want:
+            transport.resume_reading()
+        else:
+            transport.pause_reading()
+        self.reading_paused = not want
 
     # -- lifecycle
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
+        server = self.server
+        if server.max_connections is not None and len(server.connections) >= server.max_connections:
+            self.refused = True
+            self.closing = True
+            server.refused_connections += 1
+            log.info("refusing connection from %s: %d connections open (max_connections)",
+                     _fmt_peer(self.peer), len(server.connections))
+            transport.close()
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-        self.server.connections.add(self)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)  # type: ignore[attr-defined]
+        server.connections.add(self)
         self.memory.stats.connections += 1
         log.info("connection from %s", _fmt_peer(self.peer))
 
@@ -137,28 +408,64 @@ class _TcpConnection(asyncio.Protocol):
         self.closing = True
         if self.pacer is not None:
             self.pacer.cancel()
+        self._cancel_idle()
         self.server.connections.discard(self)
         self.buf = bytearray()
         if not self.closed.done():
             self.closed.set_result(None)
-        log.info("connection from %s closed%s", _fmt_peer(self.peer), f" ({exc})" if exc else "")
+        if not self.refused:
+            log.info("connection from %s closed%s", _fmt_peer(self.peer), f" ({exc})" if exc else "")
+
+    def eof_received(self) -> Optional[bool]:
+        self.eof = True
+        if self.closing:
+            return None
+        if (self.pacer is not None and self.pacer.queue) or self.stalled:
+            return True         # keep the transport open until the last answer is out
+        return None
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
         self.closing = True
+        self._cancel_idle()
+
+    # -- idle timeout (a half-received frame)
+    def _cancel_idle(self) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+
+    def _update_idle(self, head_changed: bool) -> None:
+        timeout = self.server.idle_timeout
+        if timeout is None:
+            return
+        if not self.buf or self.stalled or self.closing or self.rejected:
+            self._cancel_idle()         # no half-received frame (or it is held back by us)
+        elif head_changed or self.idle_timer is None:
+            self._cancel_idle()
+            self.idle_timer = self.server.loop.call_later(timeout, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        self.idle_timer = None
+        if self.closing:
+            return
+        self.server.idle_closed += 1
+        log.info("closing connection from %s: %d bytes of a frame unfinished for %g s (idle_timeout)",
+                 _fmt_peer(self.peer), len(self.buf), self.server.idle_timeout)
+        self.closing = True
+        if self.pacer is not None:
+            self.pacer.cancel()
+        if self.transport is not None:
+            self.transport.abort()
 
     # -- frames
-    def _send(self, resp: bytes) -> None:
-        assert self.transport is not None
-        self.memory.stats.frames_out += 1   # counted first: the peer may look at once
-        self.transport.write(resp)          # one write per response
-
     def _answer_item(self, item: Any) -> bool:
-        if self.closing:
+        if self.closing or self.transport is None or self.transport.is_closing():
             return False
         resp, close = self.memory.respond(item)
-        self._send(resp)
+        self.memory.stats.frames_out += 1   # counted first: the peer may look at once
+        self.transport.write(resp)          # one write per response
         if close:
             log.warning("undefined tcode from %s: answered rcode 1, closing", _fmt_peer(self.peer))
             self.close()
@@ -168,16 +475,30 @@ class _TcpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing or self.rejected:
             return
+        self.buf += data
+        self._pump()
+
+    def _pump(self) -> None:
+        """Answer (latency 0) or queue (latency > 0) the whole frames at the head of
+        ``buf`` as far as flow control allows; then start or stop reading and the idle timer."""
         buf = self.buf
-        buf += data
         pos = 0
         end = len(buf)
         pacer = self.pacer
         memory = self.memory
+        transport = self.transport
         frame_length = codec.frame_length
+        stalled = False
         mv = memoryview(buf)
         try:
             while end - pos >= MIN_PEEK:
+                if pacer is None:
+                    if self.writing_paused:
+                        stalled = True      # the peer is not reading: answer nothing more
+                        break
+                elif pacer.pending_bytes >= MAX_PENDING_BYTES:
+                    stalled = True
+                    break
                 tcode = mv[pos + 3] >> 4
                 if tcode not in REQUEST_TCODES:
                     # cannot resynchronise: answer rcode 1 and close (after earlier answers)
@@ -187,7 +508,7 @@ class _TcpConnection(asyncio.Protocol):
                     else:
                         pacer.put(item, len(item))
                     pos = end
-                    self._stop_reading()
+                    self._reject()
                     break
                 try:
                     n = frame_length(mv[pos:])
@@ -198,41 +519,44 @@ class _TcpConnection(asyncio.Protocol):
                 if pacer is None:
                     resp, _ = memory.respond(mv[pos:pos + n])
                     memory.stats.frames_out += 1
-                    self.transport.write(resp)  # type: ignore[union-attr]
-                    if "writing" in self._pause_reasons:
-                        # the peer is not reading: keep the rest unanswered (reading
-                        # is paused) so one receive cannot queue megabytes of answers
-                        pos += n
-                        break
+                    transport.write(resp)  # type: ignore[union-attr]  # one write per response
                 else:
                     pacer.put(bytes(mv[pos:pos + n]), n)
                 pos += n
         except Exception:   # a simulator bug must not take the server down
             log.exception("internal error while answering %s; closing it", _fmt_peer(self.peer))
             pos = end
-            self._stop_reading()
+            self._reject()
             self.close()
         finally:
             mv.release()
-        if self.buf is not buf:
+        if self.buf is not buf:     # rejected or lost meanwhile
             return
         if pos:
             try:
                 del buf[:pos]
             except BufferError:     # pragma: no cover - a view outlived its frame
                 self.buf = bytearray(buf[pos:])
-        if pacer is not None and pacer.pending_bytes > MAX_PENDING_BYTES:
-            self._pause("pending")
-        # len(buf) < MAX_FRAME here (only an incomplete frame is kept), unless answers
-        # were held back for a peer that does not read: then at most one receive's worth
+        self.stalled = stalled
+        self._set_reading(not stalled)
+        self._update_idle(pos > 0)
+        if self.eof and not stalled and (pacer is None or not pacer.queue):
+            self.close()            # half-closed peer: nothing more can complete
 
-    def _stop_reading(self) -> None:
+    def _reject(self) -> None:
         self.rejected = True
+        self.stalled = False
         self.buf = bytearray()
+        self._cancel_idle()
         if self.pacer is None:
             self.closing = True
         elif self.transport is not None and not self.closing:
-            self._pause("closing")
+            self._set_reading(False)
+
+
+def _set_done(fut: "asyncio.Future[None]") -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _fmt_peer(peer: Any) -> str:
@@ -246,17 +570,25 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.server = server
         self.memory = server.memory
         self.transport: Optional[asyncio.DatagramTransport] = None
+        self.writing_paused = False
         self.pacer: Optional[_Pacer] = None
         if server.latency > 0:
-            self.pacer = _Pacer(server.loop, server.latency, self._answer_item)
+            self.pacer = _Pacer(server.timers, server.latency, self._answer_item)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+
     def _answer_item(self, item: Tuple[bytes, Any]) -> bool:
         data, addr = item
         resp = self._response(data)
-        if resp is not None and self.transport is not None and not self.transport.is_closing():
+        if (resp is not None and self.transport is not None and not self.transport.is_closing()
+                and not self.writing_paused):     # a device drops what it cannot send
             self.memory.stats.frames_out += 1
             self.transport.sendto(resp, addr)
         return True
@@ -279,7 +611,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
             log.debug("ignoring %d-byte datagram from %s", len(data), _fmt_peer(addr))
             return
         if self.pacer is not None:
-            if self.pacer.pending_bytes > MAX_PENDING_BYTES:
+            if self.pacer.pending_bytes >= MAX_PENDING_BYTES:
                 return      # a device drops what it cannot buffer
             self.pacer.put((data, addr), len(data))
         else:
@@ -290,32 +622,49 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
 
 
 class SimServer:
-    """The simulator's listeners in one event loop (TCP + UDP on one port, streaming)."""
+    """The simulator's listeners in one event loop (TCP + UDP on one port, streaming).
+
+    ``latency`` in seconds per request; ``max_connections`` caps open TCP
+    connections (``None``: no cap); ``idle_timeout`` closes a connection that
+    holds a half-received frame that long (seconds; ``None``: never);
+    ``backlog`` is the listen backlog.  ``refused_connections`` and
+    ``idle_closed`` count what the last two did.
+    """
 
     def __init__(self, memory: Memory, host: str = "127.0.0.1", port: int = 0, *,
-                 latency: float = 0.0, udp: bool = True, allow_remote_stream: bool = False) -> None:
-        if latency < 0:
-            raise ValueError("latency must be >= 0")
+                 latency: float = 0.0, udp: bool = True, allow_remote_stream: bool = False,
+                 max_connections: Optional[int] = None, idle_timeout: Optional[float] = None,
+                 backlog: int = DEFAULT_BACKLOG) -> None:
+        self.latency = check_latency(latency)
+        check_options(max_connections, idle_timeout, backlog)
         self.memory = memory
         self.host = host
         self.requested_port = port
         self.port = port
-        self.latency = float(latency)
         self.udp = udp
         self.allow_remote_stream = allow_remote_stream
+        self.max_connections = max_connections
+        self.idle_timeout = None if idle_timeout is None else float(idle_timeout)
+        self.backlog = backlog
+        self.refused_connections = 0
+        self.idle_closed = 0
         self.connections: Set[_TcpConnection] = set()
         self._tcp: Optional[asyncio.base_events.Server] = None
         self._udp: Optional[asyncio.DatagramTransport] = None
         self._stream_task: Optional["asyncio.Task[None]"] = None
-        self._stream_event: Optional[asyncio.Event] = None
+        self._stream_waiter: Optional["asyncio.Future[None]"] = None
+        self._config_changed = False
+        self._closing = False
         self._listener: Optional[Callable[[], None]] = None
         self._warned_remote: Set[str] = set()
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.timers: _FineTimers = None  # type: ignore[assignment]
 
     async def start(self) -> None:
         """Bind and listen (TCP, then UDP on the same port)."""
         self.loop = asyncio.get_running_loop()
         loop = self.loop
+        self.timers = _FineTimers(loop)
         infos = await loop.getaddrinfo(self.host, self.requested_port, type=socket.SOCK_STREAM)
         if not infos:   # pragma: no cover
             raise OSError(f"cannot resolve {self.host!r}")
@@ -329,13 +678,13 @@ class SimServer:
                 if self.requested_port:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind(sockaddr)
-                sock.listen(128)
+                sock.listen(self.backlog)
                 sock.setblocking(False)
             except BaseException:
                 sock.close()
                 raise
             port = sock.getsockname()[1]
-            tcp = await loop.create_server(lambda: _TcpConnection(self), sock=sock)
+            tcp = await loop.create_server(lambda: _TcpConnection(self), sock=sock, backlog=self.backlog)
             if not self.udp:
                 self._tcp = tcp
                 self.port = port
@@ -355,12 +704,10 @@ class SimServer:
         else:
             raise OSError(f"cannot bind TCP and UDP on one port at {self.host}") from last_exc
         self.host = bind_host
-        self._stream_event = asyncio.Event()
-        event = self._stream_event
 
-        def on_config() -> None:
+        def on_config() -> None:        # any thread
             try:
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(self._wake_stream)
             except RuntimeError:    # loop closed
                 pass
 
@@ -369,16 +716,40 @@ class SimServer:
         self._stream_task = loop.create_task(self._stream_loop())
         log.info("simulator listening on %s:%d (TCP%s)", self.host, self.port, " and UDP" if self._udp else "")
 
+    # -- streaming
+    def _wake_stream(self) -> None:
+        self._config_changed = True
+        waiter = self._stream_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _stream_sleep(self, timeout: Optional[float]) -> None:
+        """Wait until the stream configuration changes or ``timeout`` seconds pass (``None``:
+        no limit).  (No ``asyncio.wait_for``: up to Python 3.11 it can swallow a cancellation
+        that arrives as the awaited event completes, which left this task running after close.)"""
+        if self._config_changed:
+            self._config_changed = False
+            return
+        waiter: "asyncio.Future[None]" = self.loop.create_future()
+        self._stream_waiter = waiter
+        timer = None
+        if timeout is not None:
+            timer = self.loop.call_later(timeout, _set_done, waiter)
+        try:
+            await waiter
+        finally:
+            self._stream_waiter = None
+            self._config_changed = False
+            if timer is not None:
+                timer.cancel()
+
     async def _stream_loop(self) -> None:
-        assert self._stream_event is not None
-        event = self._stream_event
         own: Optional[asyncio.DatagramTransport] = None
         try:
-            while True:
+            while not self._closing:
                 cfg = self.memory.stream_config()
                 if not (cfg.enabled and cfg.port and cfg.targets):
-                    event.clear()
-                    await event.wait()
+                    await self._stream_sleep(None)
                     continue
                 transport = self._udp
                 if transport is None:
@@ -396,26 +767,30 @@ class SimServer:
                         continue
                     self.memory.stats.stream_packets += 1
                     transport.sendto(packet, (ip, cfg.port))
-                event.clear()
-                try:
-                    await asyncio.wait_for(event.wait(), max(cfg.interval_ms, 1) / 1000.0)
-                except asyncio.TimeoutError:
-                    pass
+                await self._stream_sleep(max(cfg.interval_ms, 1) / 1000.0)
         finally:
             if own is not None:
                 own.close()
 
     async def close(self) -> None:
-        """Stop listening, close every connection and the streaming task."""
+        """Stop listening, close every connection and the streaming task.
+
+        Raises ``RuntimeError`` (after closing everything else) when the
+        streaming task does not end within 2 s of being cancelled."""
+        self._closing = True
         if self._listener is not None:
             self.memory.remove_listener(self._listener)
             self._listener = None
-        if self._stream_task is not None:
-            self._stream_task.cancel()
-            try:
-                await self._stream_task
-            except asyncio.CancelledError:
-                pass
+        problem: Optional[str] = None
+        task = self._stream_task
+        if task is not None:
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=2.0)
+            if done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("streaming task failed: %r", task.exception())
+            else:   # pragma: no cover - the cancellation was lost
+                problem = "the streaming task did not end within 2 s of being cancelled"
             self._stream_task = None
         if self._tcp is not None:
             self._tcp.close()
@@ -432,6 +807,14 @@ class SimServer:
                 pass
             self._tcp = None
         if self._udp is not None:
+            udp_protocol = self._udp.get_protocol()
+            if isinstance(udp_protocol, _UdpEndpoint) and udp_protocol.pacer is not None:
+                udp_protocol.pacer.cancel()
             self._udp.close()
             self._udp = None
             await asyncio.sleep(0)
+        if self.timers is not None:
+            self.timers.close()
+        if problem is not None:
+            log.error("simulator close: %s", problem)
+            raise RuntimeError(f"simulator close: {problem}")

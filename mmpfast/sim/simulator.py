@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
+import traceback
 from types import TracebackType
 from typing import AsyncIterator, Optional, Sequence, Tuple, Type, Union
 
 from .memory import Memory, Stats
 from .rack import SpecLike
-from .server import SimServer
+from .server import DEFAULT_BACKLOG, SimServer, check_latency, check_options, new_event_loop
 
 log = logging.getLogger("mmpfast.sim")
 
 _START_TIMEOUT = 10.0
+#: seconds ``stop()`` waits for the server thread before it raises
+_STOP_TIMEOUT = 10.0
 
 
 class Simulator:
@@ -25,15 +29,27 @@ class Simulator:
     ``port=0`` picks a free port (read ``sim.port`` after starting).  The
     memory map, rack and rules are described in ``mmpfast.sim.memory``.
 
-    ``latency``: device answer time in seconds per request; on one
-    connection requests are answered in order, each ``latency`` after the
-    previous answer or its own arrival, whichever is later.
+    ``latency``: device answer time in seconds per request (finite, >= 0);
+    on one connection requests are answered in order, each ``latency`` after
+    the previous answer or its own arrival, whichever is later, so a
+    pipelined burst of n requests takes n × latency.  Sub-millisecond
+    latencies hold (the background thread's loop waits finely; see
+    ``mmpfast.sim.server``).
     ``modules``: rack layout (``mmpfast.sim.rack``), ``None`` = the default
-    16-module rack.  ``profile``: ``"epic"`` or ``"snap"`` (power-up clear
-    enforced on snap); ``puc_required`` overrides that.  ``max_block``:
+    rack (16 slots: 14 modules, slots 14 and 15 empty).  ``profile``:
+    ``"epic"`` or ``"snap"`` (power-up clear enforced on snap);
+    ``puc_required`` overrides that.  ``max_block``:
     largest accepted ``data_length`` (bigger is rcode 6).
     ``allow_remote_stream``: also stream to non-loopback targets.
     ``udp``: also answer UDP on the same port.
+    ``max_connections``: refuse TCP connections beyond this many open ones
+    (accepted and closed at once; ``None``: no cap).  ``idle_timeout``: close
+    a connection that has held a half-received frame for this many seconds
+    (``None``: never).  ``backlog``: the listen backlog.
+
+    Whatever a peer does, a connection holds bounded memory: a peer that
+    sends requests and never reads the answers makes the simulator stop
+    answering and then stop reading (see ``mmpfast.sim.server``).
 
     Use ``with Simulator() as sim:`` (or ``start()``/``stop()``) from blocking
     code, ``await sim.serve()`` or ``async with sim.serving():`` from asyncio.
@@ -42,18 +58,20 @@ class Simulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, latency: float = 0.0,
                  modules: Union[None, str, Sequence[SpecLike]] = None, profile: str = "epic",
                  max_block: int = 1024, puc_required: Optional[bool] = None,
-                 allow_remote_stream: bool = False, udp: bool = True) -> None:
+                 allow_remote_stream: bool = False, udp: bool = True,
+                 max_connections: Optional[int] = None, idle_timeout: Optional[float] = None,
+                 backlog: int = DEFAULT_BACKLOG) -> None:
         if isinstance(port, bool) or not isinstance(port, int):
             raise TypeError("port must be an int")
         if not 0 <= port <= 0xFFFF:
             raise ValueError(f"port {port} out of range 0..65535")
-        if isinstance(latency, bool) or not isinstance(latency, (int, float)):
-            raise TypeError("latency must be a number of seconds")
-        if latency < 0:
-            raise ValueError("latency must be >= 0")
+        self.latency = check_latency(latency)
+        check_options(max_connections, idle_timeout, backlog)
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.backlog = backlog
         self._host = host
         self._port = port
-        self.latency = float(latency)
         self.udp = udp
         self.allow_remote_stream = allow_remote_stream
         self.memory = Memory(modules=modules, profile=profile, max_block=max_block,
@@ -63,6 +81,7 @@ class Simulator:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._ready = threading.Event()
         self._startup_error: Optional[BaseException] = None
+        self._close_error: Optional[BaseException] = None
 
     # ------------------------------------------------------------------ info
     @property
@@ -113,7 +132,9 @@ class Simulator:
 
     def _new_server(self) -> SimServer:
         return SimServer(self.memory, self._host, self._port, latency=self.latency, udp=self.udp,
-                         allow_remote_stream=self.allow_remote_stream)
+                         allow_remote_stream=self.allow_remote_stream,
+                         max_connections=self.max_connections, idle_timeout=self.idle_timeout,
+                         backlog=self.backlog)
 
     # ------------------------------------------------------------------ background thread
     def start(self) -> "Simulator":
@@ -122,6 +143,7 @@ class Simulator:
             raise RuntimeError("simulator already started")
         self._ready.clear()
         self._startup_error = None
+        self._close_error = None
         self._thread = threading.Thread(target=self._run, name="mmpfast-sim", daemon=True)
         self._thread.start()
         if not self._ready.wait(_START_TIMEOUT):   # pragma: no cover
@@ -135,7 +157,7 @@ class Simulator:
         return self
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()     # timers precise to microseconds (sub-ms latencies)
         self._loop = loop
         server = self._new_server()
         try:
@@ -154,12 +176,20 @@ class Simulator:
             try:
                 loop.run_until_complete(server.close())
                 loop.run_until_complete(loop.shutdown_asyncgens())
+            except BaseException as exc:    # reported by stop()
+                self._close_error = exc
             finally:
                 loop.close()
                 self._loop = None
 
     def stop(self) -> None:
-        """Stop serving and join the background thread (idempotent)."""
+        """Stop serving and join the background thread (idempotent).
+
+        Raises ``RuntimeError`` when the thread has not finished within 10 s
+        (the message shows where it is stuck; the simulator then counts as
+        still started, and ``stop()`` may be called again), or when closing
+        the server failed.
+        """
         thread, loop = self._thread, self._loop
         if thread is None:
             return
@@ -168,9 +198,17 @@ class Simulator:
                 loop.call_soon_threadsafe(loop.stop)
             except RuntimeError:   # pragma: no cover - loop already closed
                 pass
-        thread.join(10.0)
+        thread.join(_STOP_TIMEOUT)
+        if thread.is_alive():
+            frame = sys._current_frames().get(thread.ident or -1)
+            where = "".join(traceback.format_stack(frame)) if frame is not None else "(unknown)\n"
+            raise RuntimeError(f"the simulator's thread did not stop within {_STOP_TIMEOUT:g} s; "
+                               f"it is still running here:\n{where}")
         self._thread = None
         self._server = None
+        err, self._close_error = self._close_error, None
+        if err is not None:
+            raise RuntimeError(f"the simulator did not close cleanly: {err}") from err
 
     def close(self) -> None:
         """Same as ``stop()``."""
