@@ -67,7 +67,7 @@ from mmpfast import AsyncClient, MmpError, ScanPlan, protocol  # noqa: E402
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.append(_HERE)
-from server_robustness import ChildSimulators, percentile  # noqa: E402
+from server_robustness import ChildSimulators, percentile, serve_child  # noqa: E402
 
 #: scratch-pad int32 index of each controller's marker
 MARKER_INDEX = 4000
@@ -384,29 +384,6 @@ def seed(sim: Any, i: int) -> None:
         sim.set_analog(AI_MODULE, c, expected_analog(i, c))
 
 
-def serve_seeded(count: int, latency: float) -> None:
-    """Child mode (``--serve N``): ``count`` simulators in one event loop, each holding
-    the digital input states and analog values of ``expected_values``; prints their
-    ports as one JSON line (as ``server_robustness.ChildSimulators`` expects), serves
-    until stdin closes."""
-    from contextlib import AsyncExitStack
-
-    from mmpfast.sim import Simulator
-
-    async def main() -> None:
-        async with AsyncExitStack() as stack:
-            sims = []
-            for i in range(count):
-                sim = await stack.enter_async_context(Simulator(latency=latency).serving())
-                seed(sim, i)
-                sims.append(sim)
-            print(json.dumps({"pid": os.getpid(), "host": sims[0].host, "ports": [s.port for s in sims]}),
-                  flush=True)
-            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-    asyncio.run(main())
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--count", type=int, default=100, help="simulated controllers (default 100)")
@@ -420,9 +397,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="scan with a minimal asyncio.Protocol client instead of AsyncClient")
     p.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)     # child mode
     p.add_argument("--latency", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("--serve-options", default="{}", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.serve is not None:
-        serve_seeded(args.serve, args.latency)
+    if args.serve is not None:   # child mode: the simulators, seeded as expected_values expects
+        serve_child(args.serve, args.latency, json.loads(args.serve_options), prepare=seed)
         return 0
     if args.loop == "uvloop":
         try:

@@ -56,7 +56,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 try:
     import mmpfast  # noqa: F401
@@ -311,9 +311,11 @@ async def abuse(host: str, port: int, *, seconds: float, connections: int = 200,
 
 
 # ----------------------------------------------------------------------------- the child
-def serve_child(count: int, latency: float, options: Optional[Dict[str, Any]] = None) -> None:
+def serve_child(count: int, latency: float, options: Optional[Dict[str, Any]] = None,
+                prepare: Optional[Callable[[Any, int], None]] = None) -> None:
     """Child mode: run ``count`` simulators (``Simulator(latency=latency, **options)``) in one
-    event loop, print their ports as one JSON line, serve until stdin closes."""
+    event loop (``prepare(sim, i)`` is called on each before it is announced), print their
+    ports as one JSON line, serve until stdin closes."""
     from contextlib import AsyncExitStack
 
     from mmpfast.sim import Simulator
@@ -322,6 +324,9 @@ def serve_child(count: int, latency: float, options: Optional[Dict[str, Any]] = 
         async with AsyncExitStack() as stack:
             sims = [await stack.enter_async_context(Simulator(latency=latency, **(options or {})).serving())
                     for _ in range(count)]
+            for i, sim in enumerate(sims):
+                if prepare is not None:
+                    prepare(sim, i)
             print(json.dumps({"pid": os.getpid(), "host": sims[0].host, "ports": [s.port for s in sims]}),
                   flush=True)
             loop = asyncio.get_running_loop()
