@@ -7,7 +7,7 @@ few block reads; ``mmpfast.sim`` is a simulated groov EPIC.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import (
@@ -20,6 +20,13 @@ from .errors import (
 )
 
 logging.getLogger("mmpfast").addHandler(logging.NullHandler())
+
+if TYPE_CHECKING:   # what type checkers see; at run time these load on first use (below)
+    from .aio import AsyncClient
+    from .client import Client
+    from .plan import ScanPlan, ScanResult
+    from .records import AnalogChannel, DigitalChannel, Status
+    from .scanloop import AsyncScanLoop, ScanLoop
 
 # Public names that live in modules loaded on first use (keeps `import mmpfast` light).
 _LAZY = {

@@ -1,9 +1,9 @@
 """The asyncio OptoMMP client (TCP).
 
-``AsyncClient`` has every public method of ``Client`` (they come from the
-same ``mmpfast.requests.RequestMixin``); here each returns a coroutine, so
+``AsyncClient`` has every public method of ``Client`` (both are built by
+``mmpfast.engine``); here each is a coroutine function, so
 ``await client.read(0xF030010C, 4)``.  Argument errors are raised when the
-method is called, before anything is awaited or sent.
+call is awaited, before anything is sent.
 
 The transport is a non-blocking socket driven with ``loop.sock_sendall`` and
 ``loop.sock_recv_into`` (into a reused buffer), ``TCP_NODELAY`` set; one
@@ -23,11 +23,17 @@ import socket
 import sys
 import time
 from types import TracebackType
-from typing import Any, List, Optional, Tuple, Type
+from typing import Any, List, Optional, Tuple, Type, TypeVar, Union
 
-from .client import DEFAULT_PORT
+from . import engine
+from .engine import DEFAULT_ENCODING, SEND, Buffer, Operation, Values, exchange
 from .errors import MmpConnectionError, MmpError
-from .requests import SEND, ClientCore, Operation, exchange
+from .plan import ScanPlan, ScanResult
+from .policy import ClientCore
+from .protocol import DEFAULT_PORT, MAX_BLOCK
+from .records import AnalogChannel, DigitalChannel, Status
+
+T = TypeVar("T")
 
 __all__ = ["AsyncClient"]
 
@@ -53,13 +59,15 @@ class AsyncClient(ClientCore):
 
     ``AsyncClient(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1)``,
     options as for ``Client``.  Use ``async with`` or ``await client.close()``.
-    One instance belongs to one event loop.
+    One instance belongs to one event loop; its calls are serialised by an
+    ``asyncio.Lock`` (tasks may share it; a task waiting for the lock counts that
+    wait against its own call's ``timeout``).  It is not thread-safe.
     """
 
     _kind = "AsyncClient"
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 2.0,
-                 max_block: int = 1024, pipeline: int = 1) -> None:
+                 max_block: int = MAX_BLOCK, pipeline: int = 1) -> None:
         super().__init__(host, port, timeout, max_block, pipeline)
         self._lock: Optional[asyncio.Lock] = None
 
@@ -80,7 +88,7 @@ class AsyncClient(ClientCore):
         self._drop()
 
     # ---------------------------------------------------------------- internals
-    async def _ensure(self, op: Optional[Operation] = None) -> socket.socket:
+    async def _ensure(self, op: Optional[Operation[Any]] = None) -> socket.socket:
         sock = self._sock
         if sock is not None:
             if not self._stale(sock, op):
@@ -119,7 +127,7 @@ class AsyncClient(ClientCore):
             return s
         raise MmpConnectionError(f"{self.host}:{self.port}: cannot connect: {last}") from last
 
-    async def _pump(self, sock: socket.socket, op: Operation) -> None:
+    async def _pump(self, sock: socket.socket, op: Operation[Any]) -> None:
         loop = asyncio.get_running_loop()
         gen = exchange(op, self._conn, self._pipeline)
         step = next(gen)
@@ -134,7 +142,7 @@ class AsyncClient(ClientCore):
             except StopIteration:
                 return
 
-    async def _run(self, op: Optional[Operation]) -> Any:
+    async def _run(self, op: Optional[Operation[Any]]) -> Any:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -152,7 +160,7 @@ class AsyncClient(ClientCore):
                 return op.finish()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _guarded(self, op: Optional[Operation]) -> Any:
+    async def _guarded(self, op: Optional[Operation[Any]]) -> Any:
         try:
             if sys.version_info >= (3, 11):
                 try:
@@ -173,5 +181,117 @@ class AsyncClient(ClientCore):
             err = self._timed_out(dl.__cause__)
             raise err from err.__cause__
 
-    def _execute(self, op: Operation) -> Any:
-        return self._guarded(op)
+    async def _execute(self, op: Operation[T]) -> T:
+        if op.empty:
+            return op.finish()        # nothing to send: the connection is left as it was
+        result: T = await self._guarded(op)
+        return result
+
+    # ---------------------------------------------------------------- the public calls
+    # One line each: the arguments are checked and the frames built by mmpfast.engine.
+    async def read(self, address: int, length: int) -> bytes:
+        """``length`` bytes from ``address`` (low 32 bits), as ``bytes``.
+
+        Any length; chunked at ``max_block`` (one block read per chunk).  ``read(a, 0)``
+        is ``b""`` and sends nothing."""
+        return await self._execute(engine.op_read(self._max_block, address, length))
+
+    async def read_into(self, address: int, buffer: Buffer) -> None:
+        """Fill ``buffer`` (any writable C-contiguous buffer: bytearray, memoryview,
+        array, numpy) with its size in bytes from ``address``.  Returns ``None``.
+
+        The bytes are stored as they come off the wire (big-endian).  An empty
+        buffer sends nothing."""
+        return await self._execute(engine.op_read_into(self._max_block, address, buffer))
+
+    async def write(self, address: int, data: Buffer) -> None:
+        """Write the bytes of ``data`` (any bytes-like) at ``address``; chunked at ``max_block``.
+        Empty ``data`` sends nothing."""
+        return await self._execute(engine.op_write(self._max_block, address, data))
+
+    async def uptime_ms(self) -> int:
+        """Milliseconds since power-up (uint32 at 0xF030010C, read with one 4-byte block read)."""
+        return await self._execute(engine.op_uptime_ms(self._max_block))
+
+    async def status(self) -> Status:
+        """The status area (one block read of ``memmap.STATUS_BLOCK_LENGTH`` bytes) as a ``Status``."""
+        return await self._execute(engine.op_status(self._max_block))
+
+    async def powerup_clear(self) -> None:
+        """Send Powerup Clear: one block write of ``00 00 00 01`` to 0xF0380000."""
+        return await self._execute(engine.op_powerup_clear(self._max_block))
+
+    async def read_digital(self, module: int, channel: int) -> bool:
+        """State of EPIC digital ``module`` 0..15, ``channel`` 0..63 (4-byte read of slot +0)."""
+        return await self._execute(engine.op_read_digital(self._max_block, module, channel))
+
+    async def write_digital(self, module: int, channel: int, state: bool) -> None:
+        """Turn an EPIC digital output on (``True``/1) or off (``False``/0): 4-byte write of slot +0."""
+        return await self._execute(engine.op_write_digital(self._max_block, module, channel, state))
+
+    async def read_digital_channel(self, module: int, channel: int) -> DigitalChannel:
+        """The whole digital channel record (``DigitalChannel``), one block read."""
+        return await self._execute(engine.op_read_digital_channel(self._max_block, module, channel))
+
+    async def read_analog(self, module: int, channel: int) -> float:
+        """Value (float32, engineering units) of an EPIC analog channel."""
+        return await self._execute(engine.op_read_analog(self._max_block, module, channel))
+
+    async def write_analog(self, module: int, channel: int, value: float) -> None:
+        """Set an EPIC analog output (float32 EU).  NaN and infinities are ``ValueError``."""
+        return await self._execute(engine.op_write_analog(self._max_block, module, channel, value))
+
+    async def read_analog_channel(self, module: int, channel: int) -> AnalogChannel:
+        """Value, minimum, maximum and quality of an analog channel (``AnalogChannel``)."""
+        return await self._execute(engine.op_read_analog_channel(self._max_block, module, channel))
+
+    async def read_scratchpad_int32(self, index: int, count: int = 1) -> List[int]:
+        """``count`` int32 values from logical index 0..10239 (spanning areas 1-3), as ``list[int]``."""
+        return await self._execute(engine.op_read_scratchpad_int32(self._max_block, index, count))
+
+    async def write_scratchpad_int32(self, index: int, values: Values) -> None:
+        """Write one int or a sequence of ints (each must fit int32) from logical ``index``."""
+        return await self._execute(engine.op_write_scratchpad_int32(self._max_block, index, values))
+
+    async def read_scratchpad_float(self, index: int, count: int = 1) -> List[float]:
+        """``count`` float32 values from logical index 0..10239, as ``list[float]``."""
+        return await self._execute(engine.op_read_scratchpad_float(self._max_block, index, count))
+
+    async def write_scratchpad_float(self, index: int, values: Values) -> None:
+        """Write float32 values from logical ``index``.  NaN and infinities are stored as
+        given (the scratch pad is raw storage); finite values beyond float32 are ``ValueError``."""
+        return await self._execute(engine.op_write_scratchpad_float(self._max_block, index, values))
+
+    async def read_scratchpad_int64(self, index: int, count: int = 1) -> List[int]:
+        """``count`` int64 values (big-endian, stride 8) from index 0..1023, as ``list[int]``."""
+        return await self._execute(engine.op_read_scratchpad_int64(self._max_block, index, count))
+
+    async def write_scratchpad_int64(self, index: int, values: Values) -> None:
+        """Write one int or a sequence of ints (each must fit int64) from ``index``."""
+        return await self._execute(engine.op_write_scratchpad_int64(self._max_block, index, values))
+
+    async def read_scratchpad_string(self, slot: int, *, encoding: str = DEFAULT_ENCODING, errors: str = "strict") -> str:
+        """Text of string slot 0..63: one block read of the 130-byte slot.
+
+        The first two bytes are the big-endian length (above 128 is
+        ``MmpProtocolError``); the text is decoded with ``encoding`` (UTF-8 by default).
+        An unknown ``encoding`` or ``errors`` is ``ValueError`` before anything is sent."""
+        return await self._execute(engine.op_read_scratchpad_string(self._max_block, slot, encoding, errors))
+
+    async def write_scratchpad_string(self, slot: int, text: Union[str, bytes], *, encoding: str = DEFAULT_ENCODING) -> None:
+        """Store ``text`` in string slot 0..63: one block write of the big-endian
+        length word followed by the bytes (``str`` is encoded with ``encoding``,
+        bytes-like objects are stored as they are).  Over 128 bytes is ``ValueError``."""
+        return await self._execute(engine.op_write_scratchpad_string(self._max_block, slot, text, encoding))
+
+    async def scan_into(self, plan: ScanPlan, buffer: Buffer) -> None:
+        """Run ``plan``'s block reads, pipelined, scattering the data into ``buffer``
+        (writable, at least ``plan.buffer_size`` bytes).  Returns ``None``.
+        A plan with no points sends nothing; ``plan`` not a ``ScanPlan`` is ``TypeError``."""
+        return await self._execute(engine.op_scan_into(self._max_block, plan, buffer))
+
+    async def scan(self, plan: ScanPlan) -> ScanResult:
+        """One pass of ``plan``: a new buffer filled as ``scan_into`` does, as ``plan.result(buffer)``.
+        A plan with no points sends nothing and returns an empty ``ScanResult``."""
+        return await self._execute(engine.op_scan(self._max_block, plan))
+

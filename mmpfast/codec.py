@@ -14,11 +14,11 @@ from ._env import no_extensions, require_extension
 
 if no_extensions():
     from ._codec_py import *  # noqa: F401,F403
-    from ._codec_py import IMPLEMENTATION, MAX_BLOCK, Frame, __all__  # noqa: F401
+    from ._codec_py import IMPLEMENTATION, MAX_BLOCK, Frame, FrameSplitter, __all__  # noqa: F401
 else:
     try:
         from ._codec import *  # type: ignore[assignment]  # noqa: F401,F403
-        from ._codec import IMPLEMENTATION, MAX_BLOCK, Frame, __all__  # type: ignore[assignment]  # noqa: F401
+        from ._codec import IMPLEMENTATION, MAX_BLOCK, Frame, FrameSplitter, __all__  # type: ignore[assignment]  # noqa: F401
     except ImportError as exc:
         if require_extension():
             raise ImportError(
@@ -29,4 +29,4 @@ else:
             "Set MMPFAST_NO_EXTENSIONS=1 to choose it explicitly.",
             RuntimeWarning, stacklevel=2)
         from ._codec_py import *  # noqa: F401,F403
-        from ._codec_py import IMPLEMENTATION, MAX_BLOCK, Frame, __all__  # noqa: F401
+        from ._codec_py import IMPLEMENTATION, MAX_BLOCK, Frame, FrameSplitter, __all__  # noqa: F401
