@@ -22,11 +22,12 @@ from .errors import (
 logging.getLogger("mmpfast").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:   # what type checkers see; at run time these load on first use (below)
-    from .aio import AsyncClient
-    from .client import Client
-    from .plan import ScanPlan, ScanResult
-    from .records import AnalogChannel, DigitalChannel, Status
-    from .scanloop import AsyncScanLoop, ScanLoop
+    from .aio import AsyncClient as AsyncClient
+    from .client import Client as Client
+    from .plan import ScanPlan as ScanPlan, ScanResult as ScanResult
+    from .records import (AnalogChannel as AnalogChannel, DigitalChannel as DigitalChannel,
+                          Status as Status)
+    from .scanloop import AsyncScanLoop as AsyncScanLoop, ScanLoop as ScanLoop
 
 # Public names that live in modules loaded on first use (keeps `import mmpfast` light).
 _LAZY = {

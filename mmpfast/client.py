@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import List, Optional, Type, TypeVar, Union
+from typing import Any, List, Optional, Type, TypeVar, Union
 
 from . import engine
 from .engine import DEFAULT_ENCODING, SEND, Buffer, Operation, Values, exchange
@@ -104,7 +104,7 @@ class Client(ClientCore):
             return exc
         return self._timed_out(exc)
 
-    def _ensure(self, deadline: float, op: Optional[Operation[object]] = None) -> socket.socket:
+    def _ensure(self, deadline: float, op: Optional[Operation[Any]] = None) -> socket.socket:
         sock = self._sock
         if sock is not None:
             if not self._stale(sock, op):
@@ -144,7 +144,7 @@ class Client(ClientCore):
             sock.settimeout(remaining)
             self._armed = remaining
 
-    def _pump(self, sock: socket.socket, op: Operation[object], deadline: float) -> None:
+    def _pump(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
         gen = exchange(op, self._conn, self._pipeline)
         step = next(gen)
         while True:

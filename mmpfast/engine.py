@@ -349,7 +349,7 @@ def _check_state(state: object) -> int:
 def _check_finite(value: object) -> float:
     if isinstance(value, (str, bytes)) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
         raise TypeError(f"value must be a real number, not {type(value).__name__}")
-    f = float(value)  # type: ignore[arg-type]
+    f = float(value)
     if not math.isfinite(f):
         raise ValueError(f"{f!r} is not a finite number; analog outputs take finite values")
     return f
