@@ -26,12 +26,13 @@ import time
 from types import TracebackType
 from typing import Any, List, Optional, Type, TypeVar, Union
 
-from . import engine
+from . import engine, policy
 from .engine import DEFAULT_ENCODING, SEND, Buffer, Operation, Values, exchange
 from .errors import MmpConnectionError, MmpTimeoutError
 from .plan import ScanPlan, ScanResult
 from .policy import ClientCore
-from .protocol import DEFAULT_PORT, MAX_BLOCK
+from .protocol import DEFAULT_PORT, HEADER_BLOCK, MAX_BLOCK
+from .wire import exchange_read, exchange_write
 from .records import AnalogChannel, DigitalChannel, Status
 
 __all__ = ["Client", "DEFAULT_PORT"]
@@ -39,7 +40,17 @@ __all__ = ["Client", "DEFAULT_PORT"]
 log = logging.getLogger("mmpfast.client")
 
 _monotonic = time.monotonic
+_frames_log = logging.getLogger("mmpfast.frames")
+_DEBUG = logging.DEBUG
 T = TypeVar("T")
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left before ``deadline``; ``TimeoutError`` when none are."""
+    left = deadline - _monotonic()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    return left
 
 
 class Client(ClientCore):
@@ -65,7 +76,6 @@ class Client(ClientCore):
                  max_block: int = MAX_BLOCK, pipeline: int = 1) -> None:
         super().__init__(host, port, timeout, max_block, pipeline)
         self._lock = threading.Lock()
-        self._armed = -1.0      # the timeout now set on the socket, seconds
 
     # ---------------------------------------------------------------- lifecycle
     def connect(self) -> None:
@@ -128,58 +138,84 @@ class Client(ClientCore):
         except BaseException:
             sock.close()
             raise
-        self._armed = remaining
         self._sock = sock
         self._conn.pending_write = None
         log.debug("%s:%s: connected", self.host, self.port)
         return sock
 
-    def _arm(self, sock: socket.socket, deadline: float) -> None:
-        """Keep the socket's timeout within the call's remaining budget (and not far below it)."""
-        remaining = deadline - _monotonic()
-        if remaining <= 0:
-            raise socket.timeout("deadline passed")
-        armed = self._armed
-        if armed > remaining or armed < remaining - 0.05 * self._timeout:
-            sock.settimeout(remaining)
-            self._armed = remaining
-
     def _pump(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
+        """Many requests (or a logged exchange): the engine's generator, the socket's
+        timeout set to the time left before each send and receive."""
         gen = exchange(op, self._conn, self._pipeline)
         step = next(gen)
+        settimeout = sock.settimeout
         while True:
             if step[0] is SEND:
                 data = memoryview(step[1])
                 while data:
-                    self._arm(sock, deadline)
+                    settimeout(_remaining(deadline))
                     data = data[sock.send(data):]
                 reply = None
             else:
-                self._arm(sock, deadline)
+                settimeout(_remaining(deadline))
                 reply = sock.recv_into(step[1])
             try:
                 step = gen.send(reply)
             except StopIteration:
                 return
 
+    def _once(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
+        """Exchange ``op`` on ``sock``: one request through the compiled hot path, else the engine."""
+        conn = self._conn
+        if op.is_write:
+            if len(op.chunks) == 1 and not _frames_log.isEnabledFor(_DEBUG):
+                address, data = op.chunks[0]
+                conn.reserve(HEADER_BLOCK + data.nbytes)
+                rbuf = conn.rbuf
+                tl = conn.next_tl()
+                conn.pending_write = address
+                exchange_write(sock, tl, address, data, rbuf, deadline)
+                conn.pending_write = None
+                return
+        elif len(op.ranges) == 1 and not _frames_log.isEnabledFor(_DEBUG):
+            address, length = op.ranges[0]
+            conn.reserve(HEADER_BLOCK + length)
+            rbuf = conn.rbuf
+            exchange_read(sock, conn.next_tl(), address, length, op.dest, op.offsets[0], rbuf, deadline)
+            return
+        self._pump(sock, op, deadline)
+
     def _execute(self, op: Operation[T]) -> T:
         if op.empty:
             return op.finish()        # nothing to send: the connection is left as it was
-        deadline = _monotonic() + self._timeout
-        with self._locked(deadline):
+        lock = self._lock
+        now = _monotonic()
+        deadline = now + self._timeout
+        if not lock.acquire(False):
+            if not lock.acquire(timeout=self._timeout):
+                raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s")
+            now = _monotonic()
+        try:
             for attempt in (0, 1):
                 self._conn.pending_write = None
                 try:
-                    sock = self._ensure(deadline, op)
-                    self._pump(sock, op, deadline)
+                    sock = self._sock
+                    # a plain read on a connection used moments ago skips the idle check (policy)
+                    if (sock is None or op.is_write or now - self._last_used >= policy.STALE_CHECK_AFTER
+                            or not op.may_retry()):
+                        sock = self._ensure(deadline, op)
+                    self._once(sock, op, deadline)
                 except TimeoutError as exc:
                     err = self._timeout_error(exc)
                     raise err from err.__cause__
                 except BaseException as exc:
-                    self._failed(exc, op, attempt == 0 and deadline - _monotonic() > 0)
+                    now = _monotonic()
+                    self._failed(exc, op, attempt == 0 and deadline - now > 0)
                     continue
                 self._last_used = _monotonic()
                 return op.finish()
+        finally:
+            lock.release()
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ---------------------------------------------------------------- the public calls
