@@ -31,7 +31,7 @@ from .engine import DEFAULT_ENCODING, SEND, Buffer, Operation, Values, exchange
 from .errors import MmpConnectionError, MmpTimeoutError
 from .plan import ScanPlan, ScanResult
 from .policy import ClientCore
-from .protocol import DEFAULT_PORT, HEADER_BLOCK, MAX_BLOCK
+from .protocol import DEFAULT_PORT, HEADER_BLOCK, MAX_BLOCK, TL_MODULO
 from .wire import exchange_read, exchange_write
 from .records import AnalogChannel, DigitalChannel, Status
 
@@ -167,23 +167,28 @@ class Client(ClientCore):
     def _once(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
         """Exchange ``op`` on ``sock``: one request through the compiled hot path, else the engine."""
         conn = self._conn
-        if op.is_write:
-            if len(op.chunks) == 1 and not _frames_log.isEnabledFor(_DEBUG):
-                address, data = op.chunks[0]
-                conn.reserve(HEADER_BLOCK + data.nbytes)
-                rbuf = conn.rbuf
-                tl = conn.next_tl()
-                conn.pending_write = address
-                exchange_write(sock, tl, address, data, rbuf, deadline)
-                conn.pending_write = None
+        if _frames_log.isEnabledFor(_DEBUG):
+            self._pump(sock, op, deadline)          # the engine logs every frame
+        elif op.is_write:
+            if len(op.chunks) != 1:
+                self._pump(sock, op, deadline)
                 return
-        elif len(op.ranges) == 1 and not _frames_log.isEnabledFor(_DEBUG):
+            address, data = op.chunks[0]
+            conn.reserve(HEADER_BLOCK + data.nbytes)
+            tl = conn.tl
+            conn.tl = (tl + 1) % TL_MODULO
+            conn.pending_write = address
+            exchange_write(sock, tl, address, data, conn.rbuf, deadline)
+            conn.pending_write = None
+        elif len(op.ranges) == 1:
             address, length = op.ranges[0]
-            conn.reserve(HEADER_BLOCK + length)
-            rbuf = conn.rbuf
-            exchange_read(sock, conn.next_tl(), address, length, op.dest, op.offsets[0], rbuf, deadline)
-            return
-        self._pump(sock, op, deadline)
+            if len(conn.rbuf) < HEADER_BLOCK + length:
+                conn.reserve(HEADER_BLOCK + length)
+            tl = conn.tl
+            conn.tl = (tl + 1) % TL_MODULO
+            exchange_read(sock, tl, address, length, op.dest, op.offsets[0], conn.rbuf, deadline)
+        else:
+            self._pump(sock, op, deadline)
 
     def _execute(self, op: Operation[T]) -> T:
         if op.empty:
@@ -196,13 +201,14 @@ class Client(ClientCore):
                 raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s")
             now = _monotonic()
         try:
+            conn = self._conn
             for attempt in (0, 1):
-                self._conn.pending_write = None
+                conn.pending_write = None
                 try:
                     sock = self._sock
                     # a plain read on a connection used moments ago skips the idle check (policy)
                     if (sock is None or op.is_write or now - self._last_used >= policy.STALE_CHECK_AFTER
-                            or not op.may_retry()):
+                            or not (op.retry or op.may_retry())):
                         sock = self._ensure(deadline, op)
                     self._once(sock, op, deadline)
                 except TimeoutError as exc:

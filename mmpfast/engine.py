@@ -26,8 +26,8 @@ import logging
 import math
 import operator
 import sys
-from typing import (TYPE_CHECKING, Any, Callable, Generator, Generic, Iterable, List, Optional,
-                    Sequence, Tuple, TypeVar, Union)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Generator, Generic, Iterable, List,
+                    Optional, Sequence, Tuple, TypeVar, Union)
 
 from . import codec, memmap
 from .errors import MmpConnectionError, MmpNakError, MmpProtocolError
@@ -96,7 +96,7 @@ class Operation(Generic[T]):
     @property
     def empty(self) -> bool:
         """True when the call needs no request (nothing is sent)."""
-        return not self.chunks and not self.ranges
+        return not (self.ranges or self.chunks)
 
     def may_retry(self) -> bool:
         """True for reads that can be repeated safely (no read-and-clear area touched)."""
@@ -104,6 +104,39 @@ class Operation(Generic[T]):
             self.retry = not self.is_write and not any(
                 memmap.read_has_side_effects(a, n) for a, n in self.ranges)
         return self.retry
+
+
+_new_operation = object.__new__
+_ZERO = (0,)
+
+
+def _single_read(address: int, length: int, dest: Any, finish: Callable[[], T],
+                 retry: Optional[bool] = None) -> Operation[T]:
+    """A one-request read (built without keyword parsing: the per-call hot path)."""
+    op: Operation[T] = _new_operation(Operation)
+    op.is_write = False
+    op.ranges = ((address, length),)
+    op.offsets = _ZERO
+    op.lengths = (length,)
+    op.dest = dest
+    op.chunks = _EMPTY
+    op.finish = finish
+    op.retry = retry
+    return op
+
+
+def _single_write(address: int, data: memoryview) -> Operation[None]:
+    """A one-request write (the per-call hot path)."""
+    op: Operation[None] = _new_operation(Operation)
+    op.is_write = True
+    op.ranges = _EMPTY
+    op.offsets = _EMPTY
+    op.lengths = _EMPTY
+    op.dest = None
+    op.chunks = ((address, data),)
+    op.finish = _nothing
+    op.retry = False
+    return op
 
 
 def _chunk(address: int, length: int, step: int) -> Tuple[List[Tuple[int, int]], List[int], List[int]]:
@@ -120,11 +153,12 @@ def _chunk(address: int, length: int, step: int) -> Tuple[List[Tuple[int, int]],
     return ranges, offsets, lengths
 
 
-def _read_op(address: int, length: int, step: int, dest: Any, finish: Callable[[], T]) -> Operation[T]:
+def _read_op(address: int, length: int, step: int, dest: Any, finish: Callable[[], T],
+             retry: Optional[bool] = None) -> Operation[T]:
     if length <= step:
         if length == 0:
             return Operation(finish)
-        return Operation(finish, ranges=((address, length),), offsets=(0,), lengths=(length,), dest=dest)
+        return _single_read(address, length, dest, finish, retry)
     ranges, offsets, lengths = _chunk(address, length, step)
     return Operation(finish, ranges=ranges, offsets=offsets, lengths=lengths, dest=dest)
 
@@ -310,6 +344,32 @@ def _point(module: object, channel: object) -> Tuple[int, int]:
     return _as_int("module", module), _as_int("channel", channel)
 
 
+#: (module, channel) -> address, for the per-point calls (filled on first use; the
+#: addresses themselves come from memmap)
+_DIGITAL_STATE: Dict[Tuple[int, int], int] = {}
+_ANALOG_VALUE: Dict[Tuple[int, int], int] = {}
+
+
+def _digital_state_address(module: object, channel: object) -> int:
+    if type(module) is int and type(channel) is int:
+        address = _DIGITAL_STATE.get((module, channel))
+        if address is not None:
+            return address
+    m, c = _point(module, channel)
+    address = _DIGITAL_STATE[m, c] = memmap.digital_read_address(m, c) + memmap.DIG_STATE
+    return address
+
+
+def _analog_value_address(module: object, channel: object) -> int:
+    if type(module) is int and type(channel) is int:
+        address = _ANALOG_VALUE.get((module, channel))
+        if address is not None:
+            return address
+    m, c = _point(module, channel)
+    address = _ANALOG_VALUE[m, c] = memmap.analog_read_address(m, c) + memmap.ANA_VALUE
+    return address
+
+
 def _check_span(address: object, length: object) -> Tuple[int, int]:
     a = _as_int("address", address)
     n = _as_int("length", length)
@@ -433,7 +493,7 @@ def op_write(step: int, address: object, data: object) -> Operation[None]:
 
 def op_uptime_ms(step: int) -> Operation[int]:
     buf = bytearray(4)
-    return _read_op(memmap.STATUS_UPTIME_MS, 4, step, buf, lambda: int.from_bytes(buf, "big"))
+    return _single_read(memmap.STATUS_UPTIME_MS, 4, buf, lambda: int.from_bytes(buf, "big"), True)
 
 
 def op_status(step: int) -> Operation[Status]:
@@ -466,17 +526,15 @@ def op_powerup_clear(step: int) -> Operation[None]:
 
 
 def op_read_digital(step: int, module: object, channel: object) -> Operation[bool]:
-    m, c = _point(module, channel)
-    address = memmap.digital_read_address(m, c) + memmap.DIG_STATE
     buf = bytearray(4)
-    return _read_op(address, 4, step, buf, lambda: any(buf))
+    return _single_read(_digital_state_address(module, channel), 4, buf, lambda: any(buf), True)
 
 
 def op_write_digital(step: int, module: object, channel: object, state: object) -> Operation[None]:
     m, c = _point(module, channel)
     s = _check_state(state)
     address = memmap.digital_write_address(m, c)
-    return Operation(_nothing, chunks=[(address, memoryview(s.to_bytes(4, "big")))])
+    return _single_write(address, memoryview(s.to_bytes(4, "big")))
 
 
 def op_read_digital_channel(step: int, module: object, channel: object) -> Operation[DigitalChannel]:
@@ -492,17 +550,16 @@ def op_read_digital_channel(step: int, module: object, channel: object) -> Opera
 
 
 def op_read_analog(step: int, module: object, channel: object) -> Operation[float]:
-    m, c = _point(module, channel)
-    address = memmap.analog_read_address(m, c) + memmap.ANA_VALUE
     buf = bytearray(4)
-    return _read_op(address, 4, step, buf, lambda: float(codec.unpack_be(buf, "f")[0]))
+    return _single_read(_analog_value_address(module, channel), 4, buf,
+                        lambda: float(codec.unpack_be(buf, "f")[0]), True)
 
 
 def op_write_analog(step: int, module: object, channel: object, value: object) -> Operation[None]:
     m, c = _point(module, channel)
     f = _check_finite(value)
     address = memmap.analog_write_address(m, c) + memmap.ANA_WRITE_VALUE
-    return Operation(_nothing, chunks=[(address, memoryview(codec.pack_be(f, "f")))])
+    return _single_write(address, memoryview(codec.pack_be(f, "f")))
 
 
 def op_read_analog_channel(step: int, module: object, channel: object) -> Operation[AnalogChannel]:
