@@ -1049,8 +1049,12 @@ cdef class FrameSplitter:
 
     @property
     def max_frame(self):
-        """Largest frame accepted, in bytes."""
+        """Largest frame accepted, in bytes (settable: a client lowers it to the answer it expects)."""
         return self._max
+
+    @max_frame.setter
+    def max_frame(self, value):
+        self._max = _check(value, C_HEADER_BLOCK + C_MAX_DATA_LENGTH, "max_frame")
 
     def clear(self):
         """Forget any partial frame."""

@@ -489,8 +489,12 @@ class FrameSplitter:
 
     @property
     def max_frame(self) -> int:
-        """Largest frame accepted, in bytes."""
+        """Largest frame accepted, in bytes (settable: a client lowers it to the answer it expects)."""
         return self._max
+
+    @max_frame.setter
+    def max_frame(self, value: int) -> None:
+        self._max = _int("max_frame", value, HEADER_BLOCK + MAX_DATA_LENGTH)
 
     def clear(self) -> None:
         """Forget any partial frame."""

@@ -5,32 +5,35 @@
 ``await client.read(0xF030010C, 4)``.  Argument errors are raised when the
 call is awaited, before anything is sent.
 
-The transport is a non-blocking socket driven with ``loop.sock_sendall`` and
-``loop.sock_recv_into`` (into a reused buffer), ``TCP_NODELAY`` set; one
-deadline covers the lock, the connect and every chunk of a call; calls are
-serialised by an ``asyncio.Lock``.  The failure policy is ``Client``'s: a
-timeout, protocol error, dropped connection or cancellation closes the socket
-(the next call reconnects), an unacknowledged (or garbled-ack) write raises
-``WriteOutcomeUnknown`` and is never repeated, a read is repeated once on a
-new connection after a drop (not after a timeout, never for read-and-clear
-areas), a NAK raises ``MmpNakError`` and keeps the connection.
+The transport is an ``asyncio.Protocol`` (``loop.create_connection``, so it
+runs unchanged on uvloop): ``data_received`` feeds the codec's frame splitter
+(``codec.FrameSplitter``) and wakes the waiting call once a whole frame is
+there; requests go out with ``transport.write``.  One deadline covers the
+lock, the connect and every chunk of a call; calls are serialised by an
+``asyncio.Lock``.  The failure policy is ``Client``'s (``mmpfast.policy``): a
+timeout, protocol error, dropped connection or cancellation closes the
+connection (the next call reconnects), an unacknowledged (or garbled-ack)
+write raises ``WriteOutcomeUnknown`` and is never repeated, a read is repeated
+once on a new connection after a drop (not after a timeout, never for
+read-and-clear areas), a NAK raises ``MmpNakError`` and keeps the connection.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import sys
 import time
+from collections import deque
 from types import TracebackType
-from typing import Any, List, Optional, Tuple, Type, TypeVar, Union
+from typing import Any, Deque, List, Optional, Type, TypeVar, Union
 
-from . import engine
-from .engine import DEFAULT_ENCODING, SEND, Buffer, Operation, Values, exchange
+from . import codec, engine
+from .engine import (DEFAULT_ENCODING, SEND, Buffer, Operation, PeerClosed, Values, exchange,
+                     single_answer, single_request)
 from .errors import MmpConnectionError, MmpError
 from .plan import ScanPlan, ScanResult
 from .policy import ClientCore
-from .protocol import DEFAULT_PORT, MAX_BLOCK
+from .protocol import DEFAULT_PORT, HEADER_BLOCK, HEADER_SHORT, MAX_BLOCK
 from .records import AnalogChannel, DigitalChannel, Status
 
 T = TypeVar("T")
@@ -38,20 +41,119 @@ T = TypeVar("T")
 __all__ = ["AsyncClient"]
 
 log = logging.getLogger("mmpfast.aio")
-
-
-def _is_ip_literal(host: str) -> Optional[int]:
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-            return family
-        except (OSError, ValueError):
-            continue
-    return None
+_frames_log = logging.getLogger("mmpfast.frames")
+_DEBUG = logging.DEBUG
 
 
 class _Deadline(Exception):
     """Internal: the call's deadline passed."""
+
+
+class _Stream(asyncio.Protocol):
+    """One connection: whole frames from ``data_received`` (via the codec's splitter), queued
+    until a call takes them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: Optional[asyncio.Transport] = None
+        self.splitter = codec.FrameSplitter()
+        self.frames: Deque[bytes] = deque()
+        self.partial = b""                  # the rest of a frame only partly handed over
+        self.error: Optional[BaseException] = None
+        self.closed = False
+        self.waiter: Optional["asyncio.Future[None]"] = None
+
+    # ------------------------------------------------------------ asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        splitter = self.splitter
+        frames: List[bytes] = []
+        try:
+            frames = splitter.feed(data)
+            if frames and splitter.pending:
+                splitter.feed(b"")          # a bad header after good frames: raise it now
+        except MmpError as exc:
+            self.error = exc                # after the good frames are taken
+        if frames:
+            self.frames.extend(frames)
+        if frames or self.error is not None:
+            self._wake()
+
+    def eof_received(self) -> Optional[bool]:
+        return False                        # close the transport
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.closed = True
+        if exc is not None and self.error is None:
+            self.error = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    # ------------------------------------------------------------ used by the client
+    def gone(self) -> bool:
+        """True when the idle connection was closed or holds bytes nobody asked for."""
+        return (self.closed or self.error is not None or bool(self.frames) or bool(self.partial)
+                or self.splitter.pending > 0)
+
+    def more(self) -> bool:
+        """True when bytes arrived beyond what was taken."""
+        return bool(self.frames) or bool(self.partial) or self.splitter.pending > 0
+
+    def send(self, data: bytes) -> None:
+        t = self.transport
+        if self.closed or t is None or t.is_closing():
+            raise PeerClosed("connection closed by the peer")
+        t.write(data)
+
+    async def _arrival(self) -> bool:
+        """Wait until a frame is queued; False when the connection closed first."""
+        while not self.frames:
+            if self.error is not None:
+                err, self.error = self.error, None
+                raise err
+            if self.closed:
+                return False
+            self.waiter = self._loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return True
+
+    async def next_frame(self) -> bytes:
+        """The next whole frame (``PeerClosed`` when the connection closed first)."""
+        if self.partial:
+            raise PeerClosed("connection out of step")      # (never after single exchanges)
+        if not await self._arrival():
+            raise PeerClosed("connection closed by the peer while a response was expected")
+        return self.frames.popleft()
+
+    async def recv_into(self, view: memoryview) -> int:
+        """Copy queued frames into ``view`` (at most its size); 0 when the connection closed."""
+        if not self.partial and not await self._arrival():
+            return 0
+        room = len(view)
+        got = 0
+        while got < room:
+            chunk = self.partial or (self.frames.popleft() if self.frames else b"")
+            if not chunk:
+                break
+            n = min(len(chunk), room - got)
+            view[got:got + n] = chunk[:n]
+            self.partial = chunk[n:]
+            got += n
+        return got
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
 
 
 class AsyncClient(ClientCore):
@@ -88,55 +190,46 @@ class AsyncClient(ClientCore):
         self._drop()
 
     # ---------------------------------------------------------------- internals
-    async def _ensure(self, op: Optional[Operation[Any]] = None) -> socket.socket:
-        sock = self._sock
-        if sock is not None:
-            if not self._stale(sock, op):
-                return sock
+    def _peer_gone(self, sock: Any) -> bool:
+        gone: bool = sock.gone()
+        return gone
+
+    async def _ensure(self, op: Optional[Operation[Any]] = None) -> _Stream:
+        proto = self._sock
+        if proto is not None:
+            if not self._stale(proto, op):
+                return proto  # type: ignore[no-any-return]
             log.debug("%s:%s: connection went stale, reconnecting", self.host, self.port)
             self._drop()
         loop = asyncio.get_running_loop()
-        family = _is_ip_literal(self.host)
-        if family is not None:
-            targets: List[Tuple[int, Any]] = [(family, (self.host, self.port))]
-        else:
-            try:
-                infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
-            except OSError as exc:
-                raise MmpConnectionError(f"{self.host}:{self.port}: cannot resolve: {exc}") from exc
-            targets = [(int(fam), addr) for fam, _t, _p, _c, addr in infos]
-        last: Optional[BaseException] = None
-        for fam, addr in targets:
-            s = socket.socket(fam, socket.SOCK_STREAM)
-            try:
-                s.setblocking(False)
-                await loop.sock_connect(s, addr)
-            except OSError as exc:
-                s.close()
-                last = exc
-                continue
-            except BaseException:
-                s.close()
-                raise
-            try:
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # pragma: no cover
-                pass
-            self._sock = s
-            log.debug("%s:%s: connected", self.host, self.port)
-            return s
-        raise MmpConnectionError(f"{self.host}:{self.port}: cannot connect: {last}") from last
+        try:
+            _t, proto = await loop.create_connection(lambda: _Stream(loop), self.host, self.port)
+        except OSError as exc:
+            raise MmpConnectionError(f"{self.host}:{self.port}: cannot connect: {exc}") from exc
+        self._sock = proto
+        self._conn.pending_write = None
+        log.debug("%s:%s: connected", self.host, self.port)
+        return proto  # type: ignore[no-any-return]
 
-    async def _pump(self, sock: socket.socket, op: Operation[Any]) -> None:
-        loop = asyncio.get_running_loop()
-        gen = exchange(op, self._conn, self._pipeline)
+    async def _pump(self, proto: _Stream, op: Operation[Any]) -> None:
+        conn = self._conn
+        if (len(op.chunks) if op.is_write else len(op.ranges)) == 1 and not _frames_log.isEnabledFor(_DEBUG):
+            payload, maxlen, tl = single_request(op, conn)
+            proto.splitter.max_frame = maxlen      # a longer answer is an error at its header
+            proto.send(payload)
+            frame = await proto.next_frame()
+            single_answer(op, conn, frame, tl, maxlen, proto.more())
+            return
+        gen = exchange(op, conn, self._pipeline)
         step = next(gen)
+        proto.splitter.max_frame = HEADER_BLOCK + max(op.lengths, default=0) if not op.is_write \
+            else HEADER_SHORT
         while True:
             if step[0] is SEND:
-                await loop.sock_sendall(sock, step[1])
+                proto.send(step[1])
                 reply = None
             else:
-                reply = await loop.sock_recv_into(sock, step[1])
+                reply = await proto.recv_into(step[1])
             try:
                 step = gen.send(reply)
             except StopIteration:
@@ -147,12 +240,12 @@ class AsyncClient(ClientCore):
             self._lock = asyncio.Lock()
         async with self._lock:
             for attempt in (0, 1):
-                sock = await self._ensure(op)
+                proto = await self._ensure(op)
                 if op is None:
                     return None
                 self._conn.pending_write = None
                 try:
-                    await self._pump(sock, op)
+                    await self._pump(proto, op)
                 except BaseException as exc:
                     self._failed(exc, op, attempt == 0)
                     continue

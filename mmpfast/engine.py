@@ -38,7 +38,7 @@ from .records import AnalogChannel, DigitalChannel, Status
 
 __all__ = [
     "Operation", "Connection", "exchange", "PeerClosed", "SEND", "RECV", "DEFAULT_ENCODING",
-    "check_options", "check_endpoint", "Values", "Buffer",
+    "check_options", "check_endpoint", "Values", "Buffer", "single_request", "single_answer",
 ]
 
 #: hex dumps of every frame sent and received, at DEBUG (enable with
@@ -326,6 +326,50 @@ def _exchange_writes(op: Operation[Any], conn: Connection, pipeline: int) -> Gen
             rcode = codec.decode_frame(view[nak * HEADER_SHORT:(nak + 1) * HEADER_SHORT]).rcode
             raise MmpNakError(rcode or 0, address=chunks[start + nak][0])
         start = stop
+
+
+def single_request(op: Operation[Any], conn: Connection) -> Tuple[bytes, int, int]:
+    """For an operation of exactly one request: ``(request bytes, largest answer in bytes, tl)``.
+
+    A transport that receives whole frames (``codec.FrameSplitter``) sends the
+    bytes and hands the one answer to ``single_answer``.
+    """
+    tl = conn.next_tl()
+    if op.is_write:
+        address, data = op.chunks[0]
+        conn.pending_write = address
+        return codec.encode_write_block(tl, address, data), HEADER_SHORT, tl
+    address, length = op.ranges[0]
+    return codec.encode_read_block(tl, address, length), HEADER_BLOCK + length, tl
+
+
+def single_answer(op: Operation[Any], conn: Connection, frame: bytes, tl: int, maxlen: int,
+                  more: bool) -> None:
+    """Check the answer ``frame`` to ``single_request``'s request (tl ``tl``) and store its data.
+
+    ``more`` says whether bytes arrived after it (they are unexpected).  Raises
+    as ``exchange`` does: ``MmpProtocolError``, or ``MmpNakError`` with the address.
+    """
+    n = len(frame)
+    if n > maxlen:
+        raise MmpProtocolError(f"response 0 is a {n}-byte frame, at most {maxlen} expected")
+    if more:
+        raise MmpProtocolError("unexpected bytes after the last response")
+    if frames_log.isEnabledFor(_DEBUG):
+        frames_log.debug("received %s", frame.hex(" "))
+    if op.is_write:
+        address = op.chunks[0][0]
+        nak = codec.check_write_responses(frame, 1, tl)
+        conn.pending_write = None
+    else:
+        address = op.ranges[0][0]
+        try:
+            codec.scatter_read_responses(frame, op.dest, op.offsets, op.lengths, tl)
+            return
+        except MmpNakError:
+            nak = 0
+    if nak >= 0:
+        raise MmpNakError(codec.decode_frame(frame).rcode or 0, address=address)
 
 
 # =============================================================================

@@ -74,7 +74,7 @@ class ClientCore:
     def __init__(self, host: str, port: int, timeout: object, max_block: object, pipeline: object) -> None:
         self.host, self.port = check_endpoint(host, port)
         self._timeout, self._max_block, self._pipeline = check_options(timeout, max_block, pipeline)
-        self._sock: Optional[socket.socket] = None
+        self._sock: Any = None     # the blocking client's socket, the asyncio client's protocol
         self._conn = Connection(self._pipeline * (HEADER_BLOCK + self._max_block))
         self._last_used = 0.0     # time.monotonic() at the end of the last exchange
 
@@ -102,7 +102,7 @@ class ClientCore:
         state = "connected" if self._sock is not None else "idle"
         return f"<mmpfast.{self._kind} {self.host}:{self.port} {state}>"
 
-    def _stale(self, sock: socket.socket, op: Optional[Operation[Any]] = None) -> bool:
+    def _stale(self, sock: Any, op: Optional[Operation[Any]] = None) -> bool:
         """True when an idle connection should be replaced before ``op`` is sent: the
         peer closed it or it holds bytes nobody asked for (one non-blocking ``recv``).
 
@@ -115,6 +115,10 @@ class ClientCore:
         if (op is not None and not op.is_write and time.monotonic() - self._last_used < STALE_CHECK_AFTER
                 and op.may_retry()):
             return False
+        return self._peer_gone(sock)
+
+    def _peer_gone(self, sock: Any) -> bool:
+        """The idle check of this transport (``peer_gone`` for a socket)."""
         return peer_gone(sock)
 
     def _drop(self) -> None:

@@ -477,8 +477,10 @@ def test_idle_check_only_where_it_matters(server: ScriptedServer, make: Any,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import mmpfast.policy as layer
     calls = []
-    real = layer.peer_gone
-    monkeypatch.setattr(layer, "peer_gone", lambda sock: calls.append(1) or real(sock))
+    for cls in (Client, AsyncClient):      # each transport's idle check, counted
+        real = cls._peer_gone
+        monkeypatch.setattr(cls, "_peer_gone",
+                            lambda self, sock, real=real: calls.append(1) or real(self, sock))
     c = make(server)
     c.uptime_ms()
     c.uptime_ms()                                   # plain read, connection just used: no check
