@@ -49,12 +49,18 @@ class _Deadline(Exception):
     """Internal: the call's deadline passed."""
 
 
-class _Stream(asyncio.Protocol):
-    """One connection: whole frames from ``data_received`` (via the codec's splitter), queued
-    until a call takes them."""
+#: bytes asyncio may receive at once into a connection's reused buffer
+_RECV_BUFFER = 65536
+
+
+class _Stream(asyncio.BufferedProtocol):
+    """One connection: asyncio receives into one reused buffer (``get_buffer``); each
+    arrival feeds the codec's frame splitter, whose whole frames are queued until a
+    call takes them."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._rview = memoryview(bytearray(_RECV_BUFFER))
         self.transport: Optional[asyncio.Transport] = None
         self.splitter = codec.FrameSplitter()
         self.frames: Deque[bytes] = deque()
@@ -67,7 +73,13 @@ class _Stream(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._rview
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._rview[:nbytes])
+
+    def data_received(self, data: Any) -> None:
         splitter = self.splitter
         frames: List[bytes] = []
         try:
