@@ -115,7 +115,7 @@ class Client(ClientCore):
         return self._timed_out(exc)
 
     def _ensure(self, deadline: float, op: Optional[Operation[Any]] = None) -> socket.socket:
-        sock = self._sock
+        sock: Optional[socket.socket] = self._sock
         if sock is not None:
             if not self._stale(sock, op):
                 return sock

@@ -4,14 +4,21 @@ unless ``MMPFAST_NO_EXTENSIONS=1`` asks for the pure ``mmpfast._wire_py``
 """
 from __future__ import annotations
 
+from types import ModuleType
+
+from . import _wire_py
 from ._env import no_extensions
 
-if no_extensions():
-    from ._wire_py import IMPLEMENTATION, exchange_read, exchange_write
-else:
+_impl: ModuleType = _wire_py
+if not no_extensions():
     try:
-        from ._wire import IMPLEMENTATION, exchange_read, exchange_write  # type: ignore[import-not-found,unused-ignore]
+        from . import _wire
+        _impl = _wire
     except ImportError:
-        from ._wire_py import IMPLEMENTATION, exchange_read, exchange_write
+        pass
+
+IMPLEMENTATION: str = _impl.IMPLEMENTATION
+exchange_read = _wire_py.exchange_read if _impl is _wire_py else _impl.exchange_read
+exchange_write = _wire_py.exchange_write if _impl is _wire_py else _impl.exchange_write
 
 __all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write"]
