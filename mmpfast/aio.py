@@ -25,12 +25,12 @@ import sys
 import time
 from collections import deque
 from types import TracebackType
-from typing import Any, Deque, List, Optional, Type, TypeVar, Union
+from typing import Any, Awaitable, Deque, List, Optional, Type, TypeVar, Union
 
 from . import codec, engine
 from .engine import (DEFAULT_ENCODING, SEND, Buffer, Operation, PeerClosed, Values, exchange,
                      single_answer, single_request)
-from .errors import MmpConnectionError, MmpError
+from .errors import MmpConnectionError, MmpError, MmpTimeoutError
 from .plan import ScanPlan, ScanResult
 from .policy import ClientCore
 from .protocol import DEFAULT_PORT, HEADER_BLOCK, HEADER_SHORT, MAX_BLOCK
@@ -47,6 +47,29 @@ _DEBUG = logging.DEBUG
 
 class _Deadline(Exception):
     """Internal: the call's deadline passed."""
+
+
+_NEVER = float("inf")
+
+if sys.version_info >= (3, 11):
+    _timeout_at = asyncio.timeout_at
+else:  # pragma: no cover - Python < 3.11
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def _timeout_at(when: float) -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        handle = loop.call_at(when, task.cancel)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if loop.time() >= when:
+                raise TimeoutError("deadline passed") from None
+            raise
+        finally:
+            handle.cancel()
 
 
 #: bytes asyncio may receive at once into a connection's reused buffer
@@ -107,6 +130,12 @@ class _Stream(asyncio.BufferedProtocol):
         if w is not None and not w.done():
             w.set_result(None)
 
+    def expire(self) -> None:
+        """The call's deadline passed: the waiting receive raises ``_Deadline``."""
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_exception(_Deadline())
+
     # ------------------------------------------------------------ used by the client
     def gone(self) -> bool:
         """True when the idle connection was closed or holds bytes nobody asked for."""
@@ -140,6 +169,8 @@ class _Stream(asyncio.BufferedProtocol):
 
     async def next_frame(self) -> bytes:
         """The next whole frame (``PeerClosed`` when the connection closed first)."""
+        if self.frames and not self.partial:
+            return self.frames.popleft()
         if self.partial:
             raise PeerClosed("connection out of step")      # (never after single exchanges)
         if not await self._arrival():
@@ -184,11 +215,15 @@ class AsyncClient(ClientCore):
                  max_block: int = MAX_BLOCK, pipeline: int = 1) -> None:
         super().__init__(host, port, timeout, max_block, pipeline)
         self._lock: Optional[asyncio.Lock] = None
+        self._deadline = _NEVER           # the current call's deadline (loop clock)
+        self._watchdog: Optional[asyncio.TimerHandle] = None
+        self._watch_at = 0.0
+        self._watch_loop: Optional[asyncio.AbstractEventLoop] = None
 
     # ---------------------------------------------------------------- lifecycle
     async def connect(self) -> None:
         """Open the connection now instead of on the first call (within ``timeout``)."""
-        await self._guarded(None)
+        await self._call(None)
 
     async def close(self) -> None:
         """Close the connection.  A later call opens a new one."""
@@ -247,50 +282,86 @@ class AsyncClient(ClientCore):
             except StopIteration:
                 return
 
-    async def _run(self, op: Optional[Operation[Any]]) -> Any:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+    # One call's deadline is kept by a watchdog timer per client rather than a timer per call:
+    # a call only records its deadline; the watchdog, when it fires, re-arms itself for the
+    # current call's deadline, or - once that has passed - wakes the waiting receive with
+    # ``_Deadline``.  The rare waits for the lock and for a connection use asyncio.timeout_at.
+    def _watch(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        self._deadline = deadline
+        if self._watchdog is None or self._watch_at > deadline or self._watch_loop is not loop:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog = loop.call_at(deadline, self._on_watchdog, loop)
+            self._watch_at = deadline
+            self._watch_loop = loop
+
+    def _on_watchdog(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._watchdog = None
+        deadline = self._deadline
+        if deadline == _NEVER:
+            return
+        if loop.time() < deadline:
+            self._watchdog = loop.call_at(deadline, self._on_watchdog, loop)
+            self._watch_at = deadline
+            return
+        proto = self._sock
+        if proto is not None:
+            proto.expire()
+
+    async def _call(self, op: Optional[Operation[Any]]) -> Any:
+        if op is not None and op.empty:
+            return op.finish()        # nothing to send: the connection is left as it was
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = asyncio.Lock()
+        try:
+            if lock.locked():
+                async with _timeout_at(deadline):
+                    await lock.acquire()
+            else:
+                await lock.acquire()
+        except TimeoutError as exc:
+            if isinstance(exc, MmpError):
+                raise
+            raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s") from None
+        try:
+            conn = self._conn
             for attempt in (0, 1):
-                proto = await self._ensure(op)
+                conn.pending_write = None
+                proto = self._sock
+                if proto is None or self._stale(proto, op):
+                    try:
+                        async with _timeout_at(deadline):
+                            proto = await self._ensure(op)
+                    except TimeoutError as exc:
+                        if isinstance(exc, MmpError):
+                            self._drop()
+                            raise
+                        err = self._timed_out(exc)
+                        raise err from err.__cause__
                 if op is None:
                     return None
-                self._conn.pending_write = None
+                self._watch(loop, deadline)
                 try:
                     await self._pump(proto, op)
+                except _Deadline:
+                    err = self._timed_out(None)
+                    raise err from err.__cause__
                 except BaseException as exc:
-                    self._failed(exc, op, attempt == 0)
+                    self._failed(exc, op, attempt == 0 and loop.time() < deadline)
                     continue
+                finally:
+                    self._deadline = _NEVER
                 self._last_used = time.monotonic()
                 return op.finish()
+        finally:
+            lock.release()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _guarded(self, op: Optional[Operation[Any]]) -> Any:
-        try:
-            if sys.version_info >= (3, 11):
-                try:
-                    async with asyncio.timeout(self._timeout):
-                        return await self._run(op)
-                except TimeoutError as exc:
-                    if isinstance(exc, MmpError):
-                        raise
-                    raise _Deadline() from exc
-            else:  # pragma: no cover - Python < 3.11
-                try:
-                    return await asyncio.wait_for(self._run(op), self._timeout)
-                except asyncio.TimeoutError as exc:
-                    if isinstance(exc, MmpError):
-                        raise
-                    raise _Deadline() from exc
-        except _Deadline as dl:
-            err = self._timed_out(dl.__cause__)
-            raise err from err.__cause__
-
-    async def _execute(self, op: Operation[T]) -> T:
-        if op.empty:
-            return op.finish()        # nothing to send: the connection is left as it was
-        result: T = await self._guarded(op)
-        return result
+    def _execute(self, op: Operation[T]) -> Awaitable[T]:
+        return self._call(op)   # (one coroutine: the public methods await it)
 
     # ---------------------------------------------------------------- the public calls
     # One line each: the arguments are checked and the frames built by mmpfast.engine.
