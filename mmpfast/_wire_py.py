@@ -25,10 +25,14 @@ _monotonic = time.monotonic
 
 
 def _arm(sock: socket.socket, deadline: float) -> None:
+    """The socket's timeout within the time left (a ``settimeout`` system call only when the
+    budget moved by more than 5 ms or above what is set)."""
     remaining = deadline - _monotonic()
     if remaining <= 0:
         raise TimeoutError("deadline passed")
-    sock.settimeout(remaining)
+    current = sock.gettimeout()
+    if current is None or current > remaining or current < remaining - 0.005:
+        sock.settimeout(remaining)
 
 
 def _send_all(sock: socket.socket, data: Any, deadline: float) -> None:

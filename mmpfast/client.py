@@ -45,12 +45,16 @@ _DEBUG = logging.DEBUG
 T = TypeVar("T")
 
 
-def _remaining(deadline: float) -> float:
-    """Seconds left before ``deadline``; ``TimeoutError`` when none are."""
+def _arm(sock: socket.socket, deadline: float, slack: float) -> None:
+    """Keep the socket's timeout within the time left before ``deadline`` (never above it, and
+    at most ``slack`` seconds below it), so that each send or receive ends by the deadline.
+    ``settimeout`` costs a system call, so it is only called when the budget moved."""
     left = deadline - _monotonic()
     if left <= 0:
         raise TimeoutError("deadline passed")
-    return left
+    current = sock.gettimeout()
+    if current is None or current > left or current < left - slack:
+        sock.settimeout(left)
 
 
 class Client(ClientCore):
@@ -148,16 +152,16 @@ class Client(ClientCore):
         timeout set to the time left before each send and receive."""
         gen = exchange(op, self._conn, self._pipeline)
         step = next(gen)
-        settimeout = sock.settimeout
+        slack = max(0.005, 0.05 * self._timeout)
         while True:
             if step[0] is SEND:
                 data = memoryview(step[1])
                 while data:
-                    settimeout(_remaining(deadline))
+                    _arm(sock, deadline, slack)
                     data = data[sock.send(data):]
                 reply = None
             else:
-                settimeout(_remaining(deadline))
+                _arm(sock, deadline, slack)
                 reply = sock.recv_into(step[1])
             try:
                 step = gen.send(reply)

@@ -720,13 +720,31 @@ def _check_plan(plan: object) -> ScanPlan:
     return plan
 
 
+def _scan_op(p: ScanPlan, dest: Any, finish: Callable[[], T]) -> Operation[T]:
+    op: Operation[T] = _new_operation(Operation)
+    op.is_write = False
+    op.ranges = p.requests
+    op.offsets = p.offsets
+    op.lengths = p.lengths
+    op.dest = dest
+    op.chunks = _EMPTY
+    op.finish = finish
+    op.retry = None
+    return op
+
+
 def op_scan_into(step: int, plan: object, buffer: object) -> Operation[None]:
     p = _check_plan(plan)
-    mv = _byte_view(buffer, "buffer", writable=True)
+    if type(buffer) is bytearray:       # the common case, checked without a memoryview
+        size: int = len(buffer)
+        dest: Any = buffer
+    else:
+        dest = _byte_view(buffer, "buffer", writable=True)
+        size = dest.nbytes
     need = p.buffer_size
-    if mv.nbytes < need:
-        raise ValueError(f"buffer holds {mv.nbytes} bytes, the plan needs {need}")
-    return Operation(_nothing, ranges=p.requests, offsets=p.offsets, lengths=p.lengths, dest=mv)
+    if size < need:
+        raise ValueError(f"buffer holds {size} bytes, the plan needs {need}")
+    return _scan_op(p, dest, _nothing)
 
 
 def op_scan(step: int, plan: object) -> Operation[ScanResult]:
@@ -734,5 +752,4 @@ def op_scan(step: int, plan: object) -> Operation[ScanResult]:
     buf = p.new_buffer()
     if len(buf) < p.buffer_size:
         raise ValueError("plan.new_buffer() is smaller than plan.buffer_size")
-    return Operation(lambda: p.result(buf), ranges=p.requests, offsets=p.offsets,
-                     lengths=p.lengths, dest=buf)
+    return _scan_op(p, buf, lambda: p.result(buf))
