@@ -2,7 +2,7 @@
 import socket
 from typing import Any
 
-__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write"]
+__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
 
 IMPLEMENTATION: str
 
@@ -10,3 +10,5 @@ def exchange_read(sock: socket.socket, tl: int, address: int, length: int, dest:
                   rbuf: bytearray, deadline: float) -> None: ...
 def exchange_write(sock: socket.socket, tl: int, address: int, data: Any, rbuf: bytearray,
                    deadline: float) -> None: ...
+def exchange_window(sock: socket.socket, tl: int, ranges: Any, offsets: Any, lengths: Any, dest: Any,
+                    rbuf: bytearray, deadline: float) -> None: ...

@@ -25,6 +25,7 @@ from libc.string cimport memcpy, strerror
 
 from . import protocol as _protocol
 from .engine import PeerClosed
+from .codec import decode_frame, encode_read_blocks, frame_ends, scatter_read_responses
 from .errors import MmpNakError, MmpProtocolError
 
 cdef extern from "<poll.h>" nogil:
@@ -87,7 +88,7 @@ _check_constants()
 
 IMPLEMENTATION = "cython"
 
-__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write"]
+__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
 
 
 cdef inline double _now() noexcept nogil:
@@ -280,3 +281,72 @@ def exchange_write(sock, int tl, unsigned int address, data, bytearray rbuf, dou
     _send_all(fd, rb, C_HEADER_BLOCK + n, deadline)
     _recv_frame(fd, rb, cap, C_HEADER_SHORT, deadline)
     _check_header(rb, C_TCODE_WRITE_RESPONSE, tl, address)
+
+
+def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf, double deadline):
+    """One pipeline window of block reads: requests ``ranges`` (tl ``tl``, ``tl + 1``, ...)
+    sent at once, the ``len(ranges)`` answers received whole into ``rbuf`` (at least
+    the sum of 16 + ``lengths[i]`` bytes), checked and scattered into ``dest`` at
+    ``offsets`` (``codec.scatter_read_responses``).  Returns ``None``."""
+    cdef Py_ssize_t count = len(ranges), i = 0, have = 0, pos = 0, n, cap = len(rbuf), need = 0
+    cdef Py_ssize_t maxlen
+    cdef ssize_t got
+    cdef int err
+    cdef int fd = sock.fileno()
+    cdef unsigned char *rb
+    cdef bytes payload
+    if tl < 0 or tl >= C_TL_MODULO or len(offsets) != count or len(lengths) != count:
+        raise ValueError("tl or window out of range")
+    for i in range(count):
+        need += C_HEADER_BLOCK + <Py_ssize_t>lengths[i]
+    if cap < need:
+        raise ValueError("receive buffer smaller than the window's answers")
+    if fd < 0:
+        raise OSError(9, "socket is closed")
+    payload = encode_read_blocks(tl, ranges)
+    _send_all(fd, <const unsigned char *><char *>payload, len(payload), deadline)
+    rb = <unsigned char *><char *>rbuf
+    i = 0
+    while True:
+        # whole frames received so far, each within its own answer's size
+        while i < count:
+            n = _frame_len(rb + pos, have - pos)
+            if n < 0:
+                break
+            maxlen = C_HEADER_BLOCK + <Py_ssize_t>lengths[i]
+            if n > maxlen:
+                raise MmpProtocolError(f"response {i} is a {n}-byte frame, at most {maxlen} expected")
+            if have - pos < n:
+                break
+            pos += n
+            i += 1
+        if i == count:
+            if have != pos:
+                raise MmpProtocolError(f"{have - pos} unexpected bytes after the last response")
+            break
+        if have == cap:
+            raise MmpProtocolError("responses longer than requested")
+        _wait(fd, POLLIN, deadline)
+        got = recv(fd, rb + have, cap - have, 0)
+        if got < 0:
+            err = errno
+            if err == EAGAIN or err == EWOULDBLOCK:
+                continue
+            if err == EINTR:
+                PyErr_CheckSignals()
+                continue
+            PyErr_SetFromErrno(OSError)
+        if got == 0:
+            raise PeerClosed(f"connection closed by the peer after {have} bytes of a response")
+        have += got
+    stream = memoryview(rbuf)[:pos]
+    try:
+        scatter_read_responses(stream, dest, offsets, lengths, tl)
+    except MmpNakError:
+        start = 0
+        for k, stop in enumerate(frame_ends(stream, count)):
+            rcode = decode_frame(stream[start:stop]).rcode
+            if rcode:
+                raise MmpNakError(rcode, address=ranges[k][0]) from None
+            start = stop
+        raise

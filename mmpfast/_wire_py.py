@@ -12,14 +12,14 @@ import time
 from typing import Any
 
 from . import _codec_py as _codec
-from .engine import PeerClosed
+from .engine import RECV, Connection, Operation, PeerClosed, exchange
 from .errors import MmpNakError, MmpProtocolError
 from .protocol import (HEADER_BLOCK, HEADER_SHORT, MAX_DATA_LENGTH, TCODE_READ_BLOCK_RESPONSE,
                        TCODE_WRITE_RESPONSE, TL_MODULO)
 
 IMPLEMENTATION = "python"
 
-__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write"]
+__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
 
 _monotonic = time.monotonic
 
@@ -111,3 +111,40 @@ def exchange_write(sock: socket.socket, tl: int, address: int, data: Any, rbuf: 
     _send_all(sock, _codec.encode_write_block(tl, address, data), deadline)
     m = _recv_frame(sock, rbuf, HEADER_SHORT, deadline)
     _check_header(_codec.decode_frame(memoryview(rbuf)[:m]), TCODE_WRITE_RESPONSE, tl, address)
+
+
+def exchange_window(sock: socket.socket, tl: int, ranges: Any, offsets: Any, lengths: Any, dest: Any,
+                    rbuf: bytearray, deadline: float) -> None:
+    """One pipeline window of block reads: requests ``ranges`` (tl ``tl``, ``tl + 1``, ...)
+    sent at once, the ``len(ranges)`` answers received whole into ``rbuf`` (at least
+    the sum of 16 + ``lengths[i]`` bytes), checked and scattered into ``dest`` at
+    ``offsets``.  Returns ``None``.  (Driven by the engine's own generator.)"""
+    count = len(ranges)
+    if not 0 <= tl < TL_MODULO or len(offsets) != count or len(lengths) != count:
+        raise ValueError("tl or window out of range")
+    if len(rbuf) < sum(HEADER_BLOCK + n for n in lengths):
+        raise ValueError("receive buffer smaller than the window's answers")
+    if sock.fileno() < 0:
+        raise OSError(9, "socket is closed")
+    conn = Connection(0)
+    conn.tl = tl
+    conn.rbuf = rbuf
+    conn.view = memoryview(rbuf)
+    gen = exchange(Operation(_none, ranges=ranges, offsets=offsets, lengths=lengths, dest=dest), conn,
+                   max(count, 1))
+    step = next(gen)
+    while True:
+        if step[0] == RECV:
+            _arm(sock, deadline)
+            reply = sock.recv_into(step[1])
+        else:
+            _send_all(sock, step[1], deadline)
+            reply = None
+        try:
+            step = gen.send(reply)
+        except StopIteration:
+            return
+
+
+def _none() -> None:
+    return None

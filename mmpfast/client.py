@@ -32,7 +32,7 @@ from .errors import MmpConnectionError, MmpTimeoutError
 from .plan import ScanPlan, ScanResult
 from .policy import ClientCore
 from .protocol import DEFAULT_PORT, HEADER_BLOCK, MAX_BLOCK, TL_MODULO
-from .wire import exchange_read, exchange_write
+from .wire import exchange_read, exchange_window, exchange_write
 from .records import AnalogChannel, DigitalChannel, Status
 
 __all__ = ["Client", "DEFAULT_PORT"]
@@ -191,6 +191,14 @@ class Client(ClientCore):
             tl = conn.tl
             conn.tl = (tl + 1) % TL_MODULO
             exchange_read(sock, tl, address, length, op.dest, op.offsets[0], conn.rbuf, deadline)
+        elif len(op.ranges) <= self._pipeline:
+            lengths = op.lengths            # one pipeline window: compiled too
+            need = HEADER_BLOCK * len(lengths) + sum(lengths)
+            if len(conn.rbuf) < need:
+                conn.reserve(need)
+            tl = conn.tl
+            conn.tl = (tl + len(lengths)) % TL_MODULO
+            exchange_window(sock, tl, op.ranges, op.offsets, lengths, op.dest, conn.rbuf, deadline)
         else:
             self._pump(sock, op, deadline)
 

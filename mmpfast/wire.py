@@ -20,5 +20,6 @@ if not no_extensions():
 IMPLEMENTATION: str = _impl.IMPLEMENTATION
 exchange_read = _wire_py.exchange_read if _impl is _wire_py else _impl.exchange_read
 exchange_write = _wire_py.exchange_write if _impl is _wire_py else _impl.exchange_write
+exchange_window = _wire_py.exchange_window if _impl is _wire_py else _impl.exchange_window
 
-__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write"]
+__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
