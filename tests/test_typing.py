@@ -67,3 +67,21 @@ def test_async_methods_are_coroutine_functions() -> None:
         assert inspect.iscoroutinefunction(a), name
         assert inspect.signature(a) == inspect.signature(b), name
         assert a.__doc__ == b.__doc__ or name in ("connect", "close"), name
+
+
+def test_client_methods_are_generated_from_one_table() -> None:
+    """Client and AsyncClient's public calls come from tools/gen_client_api.py's one table."""
+    import importlib.util
+    import sys
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "gen_client_api.py"
+    spec = importlib.util.spec_from_file_location("gen_client_api", tool)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    assert mod.main(["--check"]) == 0
+    import mmpfast
+    assert {name for name, *_ in mod.API} == {
+        n for n in vars(mmpfast.Client) if not n.startswith("_") and n not in ("connect", "close")
+        and callable(getattr(mmpfast.Client, n))}
