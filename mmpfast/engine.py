@@ -32,7 +32,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Generator, Generic, Iter
 from . import codec, memmap
 from .errors import MmpConnectionError, MmpNakError, MmpProtocolError
 from .plan import ScanPlan, ScanResult
-from .protocol import (DEFAULT_PORT, HEADER_BLOCK, HEADER_SHORT, MAX_ADDRESS, MAX_DATA_LENGTH,
+from .protocol import (HEADER_BLOCK, HEADER_SHORT, MAX_ADDRESS, MAX_DATA_LENGTH,
                        MAX_PORT, TL_MODULO)
 from .records import AnalogChannel, DigitalChannel, Status
 
