@@ -120,3 +120,8 @@ def test_window_of_reads(wire: ModuleType, pair: Tuple[socket.socket, socket.soc
     b.sendall(ref.encode_read_block_response(10, b"x" * 9))
     with pytest.raises(MmpProtocolError):
         wire.exchange_window(a, 10, ranges, [0, 4, 12], [4, 8, 2], bytearray(14), bytearray(128), _deadline())
+
+
+def test_the_client_uses_the_implementation_the_codec_does() -> None:
+    from mmpfast import codec, wire
+    assert wire.IMPLEMENTATION == codec.IMPLEMENTATION
