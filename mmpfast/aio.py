@@ -9,8 +9,8 @@ The transport is an ``asyncio.Protocol`` (``loop.create_connection``, so it
 runs unchanged on uvloop): ``data_received`` feeds the codec's frame splitter
 (``codec.FrameSplitter``) and wakes the waiting call once a whole frame is
 there; requests go out with ``transport.write``.  One deadline covers the
-lock, the connect and every chunk of a call; calls are serialised by an
-``asyncio.Lock``.  The failure policy is ``Client``'s (``mmpfast.policy``): a
+lock, the connect and every chunk of a call; calls are serialised by a
+first-come first-served lock.  The failure policy is ``Client``'s (``mmpfast.policy``): a
 timeout, protocol error, dropped connection or cancellation closes the
 connection (the next call reconnects), an unacknowledged (or garbled-ack)
 write raises ``WriteOutcomeUnknown`` and is never repeated, a read is repeated
@@ -70,6 +70,41 @@ else:  # pragma: no cover - Python < 3.11
             raise
         finally:
             handle.cancel()
+
+
+class _CallLock:
+    """First-come first-served exclusion of one client's calls (an ``asyncio.Lock`` without
+    the coroutine on the free path): ``held`` is taken at once when free, otherwise
+    ``wait`` queues a future that ``release`` hands the lock to."""
+
+    __slots__ = ("held", "_waiters")
+
+    def __init__(self) -> None:
+        self.held = False
+        self._waiters: Deque["asyncio.Future[None]"] = deque()
+
+    async def wait(self, loop: asyncio.AbstractEventLoop) -> None:
+        fut: "asyncio.Future[None]" = loop.create_future()
+        self._waiters.append(fut)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self.release()          # handed over while being cancelled: pass it on
+            else:
+                try:
+                    self._waiters.remove(fut)
+                except ValueError:      # pragma: no cover - already handed over
+                    pass
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)    # handed over: stays held
+                return
+        self.held = False
 
 
 #: bounds (bytes) of a connection's reused receive buffer: one pipeline window of answers,
@@ -205,9 +240,9 @@ class AsyncClient(ClientCore):
 
     ``AsyncClient(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1)``,
     options as for ``Client``.  Use ``async with`` or ``await client.close()``.
-    One instance belongs to one event loop; its calls are serialised by an
-    ``asyncio.Lock`` (tasks may share it; a task waiting for the lock counts that
-    wait against its own call's ``timeout``).  It is not thread-safe.
+    One instance belongs to one event loop; its calls are serialised by a lock
+    (tasks may share it; a task waiting for the lock counts that wait against its
+    own call's ``timeout``).  It is not thread-safe.
     """
 
     _kind = "AsyncClient"
@@ -215,7 +250,7 @@ class AsyncClient(ClientCore):
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 2.0,
                  max_block: int = MAX_BLOCK, pipeline: int = 1) -> None:
         super().__init__(host, port, timeout, max_block, pipeline)
-        self._lock: Optional[asyncio.Lock] = None
+        self._lock = _CallLock()
         self._deadline = _NEVER           # the current call's deadline (loop clock)
         self._watchdog: Optional[asyncio.TimerHandle] = None
         self._watch_at = 0.0
@@ -316,18 +351,16 @@ class AsyncClient(ClientCore):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         lock = self._lock
-        if lock is None:
-            lock = self._lock = asyncio.Lock()
-        try:
-            if lock.locked():
+        if lock.held:
+            try:
                 async with _timeout_at(deadline):
-                    await lock.acquire()
-            else:
-                await lock.acquire()
-        except TimeoutError as exc:
-            if isinstance(exc, MmpError):
-                raise
-            raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s") from None
+                    await lock.wait(loop)
+            except TimeoutError as exc:
+                if isinstance(exc, MmpError):
+                    raise
+                raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s") from None
+        else:
+            lock.held = True
         try:
             conn = self._conn
             for attempt in (0, 1):

@@ -144,3 +144,56 @@ def test_tiny_timeouts_are_typed_and_leak_nothing(kind: str) -> None:
         c.close()
         gc.collect()
         assert _open_fds() <= before
+
+
+def test_async_calls_queue_in_order_and_a_cancelled_waiter_leaves_the_queue() -> None:
+    import threading
+    gate = threading.Event()
+    with ScriptedServer() as server:
+        server.memory.write(0xF0D81000, b"\x00\x00\x00\x07")
+
+        def slow(frame: Any, conn: int) -> Any:
+            gate.wait(2.0)                       # the first answer waits for the test's signal
+            return server.device(frame, conn)
+        server.respond = slow
+
+        async def main() -> Any:
+            c = AsyncClient(server.host, server.port, timeout=1.5)
+            first = asyncio.ensure_future(c.uptime_ms())
+            await asyncio.sleep(0.05)            # first holds the lock, waiting for its answer
+            second = asyncio.ensure_future(c.read(0xF0D81000, 4))
+            third = asyncio.ensure_future(c.read(0xF0D81000, 4))
+            await asyncio.sleep(0.02)
+            second.cancel()                      # a queued call cancelled before it ran
+            gate.set()
+            got = await asyncio.gather(first, third, return_exceptions=True)
+            await c.close()
+            return got, second
+        loop = asyncio.new_event_loop()
+        try:
+            (up, value), second = loop.run_until_complete(main())
+        finally:
+            loop.close()
+        assert up == 0 and value == b"\x00\x00\x00\x07" and second.cancelled()
+        assert len(server.frames) == 2           # the cancelled call sent nothing
+
+
+def test_async_call_waiting_for_a_busy_client_times_out_typed() -> None:
+    with ScriptedServer() as server:
+        server.respond = lambda frame, conn: None        # never answers
+
+        async def main() -> Any:
+            c = AsyncClient(server.host, server.port, timeout=0.2)
+            first = asyncio.ensure_future(c.uptime_ms())
+            await asyncio.sleep(0.01)
+            second = asyncio.ensure_future(c.uptime_ms())
+            got = await asyncio.gather(first, second, return_exceptions=True)
+            await c.close()
+            return got
+        loop = asyncio.new_event_loop()
+        try:
+            a, b = loop.run_until_complete(main())
+        finally:
+            loop.close()
+        assert type(a) is MmpTimeoutError and type(b) is MmpTimeoutError
+        assert "busy" in str(b) or "no answer" in str(b)
