@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import sys
 import time
 from collections import deque
@@ -50,6 +51,7 @@ class _Deadline(Exception):
 
 
 _NEVER = float("inf")
+_poll = getattr(select, "poll", None)
 
 if sys.version_info >= (3, 11):
     _timeout_at = asyncio.timeout_at
@@ -127,10 +129,16 @@ class _Stream(asyncio.BufferedProtocol):
         self.error: Optional[BaseException] = None
         self.closed = False
         self.waiter: Optional["asyncio.Future[None]"] = None
+        self._fd = -1
 
     # ------------------------------------------------------------ asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        try:
+            self._fd = sock.fileno() if sock is not None else -1
+        except (AttributeError, OSError):  # pragma: no cover - a transport without a socket
+            self._fd = -1
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._rview
@@ -174,9 +182,20 @@ class _Stream(asyncio.BufferedProtocol):
 
     # ------------------------------------------------------------ used by the client
     def gone(self) -> bool:
-        """True when the idle connection was closed or holds bytes nobody asked for."""
-        return (self.closed or self.error is not None or bool(self.frames) or bool(self.partial)
-                or self.splitter.pending > 0)
+        """True when the idle connection was closed or holds bytes nobody asked for, including
+        bytes (or an end of stream) the event loop has not handed over yet (a zero-timeout
+        ``poll`` of the descriptor: the loop may not have run since they came)."""
+        if (self.closed or self.error is not None or bool(self.frames) or bool(self.partial)
+                or self.splitter.pending > 0):
+            return True
+        if self._fd >= 0 and _poll is not None:
+            try:
+                p = _poll()
+                p.register(self._fd, select.POLLIN)
+                return bool(p.poll(0))
+            except (OSError, ValueError):  # pragma: no cover
+                return True
+        return False
 
     def more(self) -> bool:
         """True when bytes arrived beyond what was taken."""

@@ -28,14 +28,22 @@ log = logging.getLogger("mmpfast.client")
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
+_poll = getattr(select, "poll", None)
+
+
 def peer_gone(sock: socket.socket) -> bool:
     """True when the idle socket was closed by the peer or holds unsolicited bytes.
 
-    Never blocks, whatever the socket's mode: a zero-timeout ``select`` says
+    Never blocks, whatever the socket's mode: a zero-timeout ``poll`` says
     whether anything is there, then one ``MSG_PEEK`` receive looks at it.
     """
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        if _poll is not None:            # no descriptor limit (select() stops at 1024)
+            p = _poll()
+            p.register(sock, select.POLLIN)
+            readable = bool(p.poll(0))
+        else:  # pragma: no cover - Windows
+            readable = bool(select.select([sock], [], [], 0)[0])
     except (OSError, ValueError):
         return True
     if not readable:
