@@ -18,7 +18,8 @@ if not _env.no_extensions():
     from Cython.Build import cythonize
 
     ext_modules = cythonize(
-        [Extension("mmpfast._codec", ["mmpfast/_codec.pyx"], extra_compile_args=["-O2"])],
+        [Extension("mmpfast._codec", ["mmpfast/_codec.pyx"], extra_compile_args=["-O2"]),
+         Extension("mmpfast._wire", ["mmpfast/_wire.pyx"], extra_compile_args=["-O2"])],
         language_level=3,
         compiler_directives={
             "boundscheck": False,

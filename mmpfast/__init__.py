@@ -7,7 +7,7 @@ few block reads; ``mmpfast.sim`` is a simulated groov EPIC.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import (
@@ -20,6 +20,14 @@ from .errors import (
 )
 
 logging.getLogger("mmpfast").addHandler(logging.NullHandler())
+
+if TYPE_CHECKING:   # what type checkers see; at run time these load on first use (below)
+    from .aio import AsyncClient as AsyncClient
+    from .client import Client as Client
+    from .plan import ScanPlan as ScanPlan, ScanResult as ScanResult
+    from .records import (AnalogChannel as AnalogChannel, DigitalChannel as DigitalChannel,
+                          Status as Status)
+    from .scanloop import AsyncScanLoop as AsyncScanLoop, ScanLoop as ScanLoop
 
 # Public names that live in modules loaded on first use (keeps `import mmpfast` light).
 _LAZY = {

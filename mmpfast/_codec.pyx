@@ -193,7 +193,7 @@ __all__ = [
     "encode_write_response", "encode_read_quadlet_response", "encode_read_block_response",
     "frame_length", "decode_frame", "encode_read_blocks", "scatter_read_responses",
     "unpack_be", "pack_be", "unpack_be_into", "pack_be_from",
-    "gather_be",
+    "gather_be", "frame_ends", "check_write_responses", "FrameSplitter",
     "GatherLayout",
 ]
 
@@ -938,6 +938,164 @@ def scatter_read_responses(stream, dest, offsets, lengths, first_tl):
             PyBuffer_Release(&dview)
         if have_s:
             PyBuffer_Release(&sview)
+
+
+# ----------------------------------------------------------------------------- stream framing
+cdef long long _limit(object value, str name) except -2:
+    """An int >= -1 (-1: no limit); TypeError for non-ints, ValueError below -1."""
+    cdef int overflow = 0
+    cdef long long v
+    if not PyLong_CheckExact(value):
+        if isinstance(value, int):
+            value = int(value)
+        else:
+            try:
+                value = PyNumber_Index(value)
+            except TypeError:
+                raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    v = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow > 0:
+        return LLONG_MAX
+    if overflow < 0 or v < -1:
+        raise ValueError(f"{name} {value} out of range (-1 or more)")
+    return v
+
+
+def frame_ends(buf, max_frames=-1):
+    """End offsets of the whole frames at the start of ``buf``, in order.
+
+    The frame splitter: a byte stream (frames back to back) to whole frames.
+    Stops at the first incomplete frame, or after ``max_frames`` frames
+    (``-1``: no limit).  An undefined tcode in a frame header is
+    ``MmpProtocolError``.  ``ends[-1]`` (0 when empty) is the bytes consumed.
+    """
+    cdef Py_buffer view
+    cdef Py_ssize_t pos = 0, n, have
+    cdef const unsigned char *p
+    cdef long long limit
+    cdef long long found = 0
+    _get_buffer(buf, &view, False, "buf")
+    try:
+        limit = _limit(max_frames, "max_frames")
+        p = <const unsigned char *>view.buf
+        have = view.len
+        ends = []
+        while limit < 0 or found < limit:
+            n = _frame_len(p + pos, have - pos)
+            if n < 0 or have - pos < n:
+                break
+            pos += n
+            found += 1
+            ends.append(pos)
+        return ends
+    finally:
+        PyBuffer_Release(&view)
+
+
+def check_write_responses(stream, count, first_tl):
+    """Check ``count`` write acknowledgements (tcode 2, 12 bytes each) at the start of ``stream``.
+
+    Response i must be tcode 2 with tl ``(first_tl + i) % 64``; a stream
+    shorter than ``12 * count`` bytes, a wrong tcode or tl is
+    ``MmpProtocolError`` (every response is checked before a NAK is
+    reported).  Returns the index of the first response with a non-zero
+    rcode (a NAK), or -1 when every write was acknowledged.
+    """
+    cdef long long tl0 = _check(first_tl, C_MAX_TL, "first_tl")
+    cdef long long n = _check(count, 1 << 30, "count")
+    cdef Py_buffer view
+    cdef const unsigned char *h
+    cdef long long i, nak = -1
+    cdef int v
+    _get_buffer(stream, &view, False, "stream")
+    try:
+        if view.len < n * C_HEADER_SHORT:
+            raise MmpProtocolError(f"{view.len} bytes hold fewer than {n} write responses")
+        for i in range(n):
+            h = <const unsigned char *>view.buf + i * C_HEADER_SHORT
+            v = h[C_OFF_TCODE] >> 4
+            if v != C_TCODE_WRITE_RESPONSE:
+                raise MmpProtocolError(f"write response {i}: tcode {v}, expected {C_TCODE_WRITE_RESPONSE}")
+            v = h[C_OFF_TL] >> 2
+            if v != (tl0 + i) % C_TL_MODULO:
+                raise MmpProtocolError(f"write response {i}: tl {v}, expected {(tl0 + i) % C_TL_MODULO}")
+            if nak < 0 and h[C_OFF_RCODE] >> 4:
+                nak = i
+        return nak
+    finally:
+        PyBuffer_Release(&view)
+
+
+@cython.auto_pickle(False)
+@cython.final
+cdef class FrameSplitter:
+    """Incremental frame splitter for a byte stream (a server's or a proxy's socket).
+
+    ``feed(data)`` appends received bytes and returns the whole frames now
+    complete, each as ``bytes``, in order; a partial frame is kept for the
+    next feed (``pending`` says how many bytes).  A frame header with an
+    undefined tcode, or announcing more than ``max_frame`` bytes, is
+    ``MmpProtocolError`` (the stream cannot be resynchronised: close it);
+    whole frames before it are returned first and the next ``feed`` raises.
+    """
+
+    cdef bytearray _buf
+    cdef Py_ssize_t _max
+
+    def __init__(self, max_frame=C_HEADER_BLOCK + C_MAX_DATA_LENGTH):
+        self._max = _check(max_frame, C_HEADER_BLOCK + C_MAX_DATA_LENGTH, "max_frame")
+        self._buf = bytearray()
+
+    @property
+    def pending(self):
+        """Bytes held of a frame not yet complete."""
+        return len(self._buf)
+
+    @property
+    def max_frame(self):
+        """Largest frame accepted, in bytes (settable: a client lowers it to the answer it expects)."""
+        return self._max
+
+    @max_frame.setter
+    def max_frame(self, value):
+        self._max = _check(value, C_HEADER_BLOCK + C_MAX_DATA_LENGTH, "max_frame")
+
+    def clear(self):
+        """Forget any partial frame."""
+        del self._buf[:]
+
+    def feed(self, data):
+        """Whole frames completed by ``data`` (any bytes-like), in order."""
+        cdef Py_buffer view
+        cdef Py_ssize_t pos = 0, n, have
+        cdef const unsigned char *p
+        _get_buffer(data, &view, False, "data")
+        try:
+            self._buf += (<const char *>view.buf)[:view.len]
+        finally:
+            PyBuffer_Release(&view)
+        buf = self._buf
+        have = len(buf)
+        p = <const unsigned char *><char *>buf
+        out = []
+        try:
+            while True:
+                try:
+                    n = _frame_len(p + pos, have - pos)
+                    if n > self._max:
+                        raise MmpProtocolError(f"a {n}-byte frame exceeds the {self._max}-byte limit")
+                except MmpProtocolError:
+                    if out:
+                        break
+                    raise
+                if n < 0 or have - pos < n:
+                    break
+                out.append(PyBytes_FromStringAndSize(<const char *>p + pos, n))
+                pos += n
+        finally:
+            if pos:
+                del buf[:pos]
+        return out
 
 
 # ----------------------------------------------------------------------------- bulk BE values

@@ -20,6 +20,7 @@ from .protocol import (
     BLOCK_RESPONSE_HEADER,
     FIXED_FRAME_LENGTH,
     HEADER_BLOCK,
+    HEADER_SHORT,
     MAX_ADDRESS,
     MAX_BLOCK as _MAX_BLOCK,
     MAX_DATA_LENGTH,
@@ -29,6 +30,9 @@ from .protocol import (
     MIN_PEEK,
     MIN_PEEK_VARIABLE,
     OFF_DATA_LENGTH,
+    OFF_RCODE,
+    OFF_TCODE,
+    OFF_TL,
     QUADLET,
     REQUEST_HEADER,
     REQUEST_TCODES,
@@ -54,7 +58,7 @@ __all__ = [
     "encode_write_response", "encode_read_quadlet_response", "encode_read_block_response",
     "frame_length", "decode_frame", "encode_read_blocks", "scatter_read_responses",
     "unpack_be", "pack_be", "unpack_be_into", "pack_be_from",
-    "gather_be",
+    "gather_be", "frame_ends", "check_write_responses", "FrameSplitter",
     "GatherLayout",
 ]
 
@@ -398,6 +402,137 @@ def scatter_read_responses(stream: Buffer, dest: Buffer, offsets: Sequence[int],
         dst[o:o + n] = src[start:start + n]
         pos = start + n
     return pos
+
+
+# ----------------------------------------------------------------------------- stream framing
+def _limit(name: str, value: object) -> int:
+    """An int >= -1 (-1: no limit); TypeError for non-ints, ValueError below -1."""
+    if isinstance(value, int):
+        v = int(value)
+    else:
+        try:
+            v = operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    if v < -1:
+        raise ValueError(f"{name} {v} out of range (-1 or more)")
+    return v
+
+
+def frame_ends(buf: Buffer, max_frames: int = -1) -> List[int]:
+    """End offsets of the whole frames at the start of ``buf``, in order.
+
+    The frame splitter: a byte stream (frames back to back) to whole frames.
+    Stops at the first incomplete frame, or after ``max_frames`` frames
+    (``-1``: no limit).  An undefined tcode in a frame header is
+    ``MmpProtocolError``.  ``ends[-1]`` (0 when empty) is the bytes consumed.
+    """
+    mv = _bytes_view(buf, "buf")
+    limit = _limit("max_frames", max_frames)
+    have = mv.nbytes
+    ends: List[int] = []
+    pos = 0
+    while limit < 0 or len(ends) < limit:
+        n = _frame_length(mv[pos:pos + MIN_PEEK_VARIABLE])
+        if n is None or have - pos < n:
+            break
+        pos += n
+        ends.append(pos)
+    return ends
+
+
+def check_write_responses(stream: Buffer, count: int, first_tl: int) -> int:
+    """Check ``count`` write acknowledgements (tcode 2, 12 bytes each) at the start of ``stream``.
+
+    Response i must be tcode 2 with tl ``(first_tl + i) % 64``; a stream
+    shorter than ``12 * count`` bytes, a wrong tcode or tl is
+    ``MmpProtocolError`` (every response is checked before a NAK is
+    reported).  Returns the index of the first response with a non-zero
+    rcode (a NAK), or -1 when every write was acknowledged.
+    """
+    tl0 = _int("first_tl", first_tl, MAX_TL)
+    n = _int("count", count, 1 << 30)
+    src = _bytes_view(stream, "stream")
+    if src.nbytes < n * HEADER_SHORT:
+        raise MmpProtocolError(f"{src.nbytes} bytes hold fewer than {n} write responses")
+    nak = -1
+    for i in range(n):
+        pos = i * HEADER_SHORT
+        tcode = src[pos + OFF_TCODE] >> 4
+        if tcode != TCODE_WRITE_RESPONSE:
+            raise MmpProtocolError(f"write response {i}: tcode {tcode}, expected {TCODE_WRITE_RESPONSE}")
+        tl = src[pos + OFF_TL] >> 2
+        want = (tl0 + i) % TL_MODULO
+        if tl != want:
+            raise MmpProtocolError(f"write response {i}: tl {tl}, expected {want}")
+        if nak < 0 and src[pos + OFF_RCODE] >> 4:
+            nak = i
+    return nak
+
+
+class FrameSplitter:
+    """Incremental frame splitter for a byte stream (a server's or a proxy's socket).
+
+    ``feed(data)`` appends received bytes and returns the whole frames now
+    complete, each as ``bytes``, in order; a partial frame is kept for the
+    next feed (``pending`` says how many bytes).  A frame header with an
+    undefined tcode, or announcing more than ``max_frame`` bytes, is
+    ``MmpProtocolError`` (the stream cannot be resynchronised: close it);
+    whole frames before it are returned first and the next ``feed`` raises.
+    """
+
+    __slots__ = ("_buf", "_max")
+
+    def __init__(self, max_frame: int = HEADER_BLOCK + MAX_DATA_LENGTH) -> None:
+        self._max = _int("max_frame", max_frame, HEADER_BLOCK + MAX_DATA_LENGTH)
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes held of a frame not yet complete."""
+        return len(self._buf)
+
+    @property
+    def max_frame(self) -> int:
+        """Largest frame accepted, in bytes (settable: a client lowers it to the answer it expects)."""
+        return self._max
+
+    @max_frame.setter
+    def max_frame(self, value: int) -> None:
+        self._max = _int("max_frame", value, HEADER_BLOCK + MAX_DATA_LENGTH)
+
+    def clear(self) -> None:
+        """Forget any partial frame."""
+        del self._buf[:]
+
+    def feed(self, data: Buffer) -> List[bytes]:
+        """Whole frames completed by ``data`` (any bytes-like), in order."""
+        mv = _bytes_view(data, "data")
+        buf = self._buf
+        buf += mv
+        out: List[bytes] = []
+        pos = 0
+        have = len(buf)
+        view = memoryview(buf)
+        try:
+            while True:
+                try:
+                    n = _frame_length(view[pos:pos + MIN_PEEK_VARIABLE])
+                    if n is not None and n > self._max:
+                        raise MmpProtocolError(f"a {n}-byte frame exceeds the {self._max}-byte limit")
+                except MmpProtocolError:
+                    if out:     # hand over the good frames first; the next feed raises
+                        break
+                    raise
+                if n is None or have - pos < n:
+                    break
+                out.append(bytes(view[pos:pos + n]))
+                pos += n
+        finally:
+            view.release()
+            if pos:
+                del buf[:pos]
+        return out
 
 
 # ----------------------------------------------------------------------------- bulk BE values

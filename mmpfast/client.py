@@ -1,13 +1,10 @@
 """The blocking OptoMMP client (TCP).
 
-``Client`` only moves bytes: every public method comes from
-``mmpfast.requests.RequestMixin`` and every frame rule from
-``mmpfast.requests.exchange``.  What lives here is the socket: a lazy
-connect with ``TCP_NODELAY``, one deadline per call (``timeout`` seconds for
-the lock, the connect and every chunk together, kept by the kernel's own
-``SO_RCVTIMEO``/``SO_SNDTIMEO`` re-armed to the remaining budget, so each send
-or receive is one system call), ``recv_into`` a reused buffer, and the
-failure policy (``ClientCore``):
+``Client`` only moves bytes: every call is built by ``mmpfast.engine`` and
+every failure judged by ``mmpfast.policy.ClientCore``.  What lives here is the
+socket: a lazy connect with ``TCP_NODELAY``, one deadline per call
+(``timeout`` seconds for the lock, the connect and every chunk together) and
+``recv_into`` a reused buffer.  The failure policy:
 
 * a timeout, a malformed or unexpected frame, or a dropped connection closes
   the socket (it may be out of step); the next call connects again;
@@ -19,42 +16,45 @@ failure policy (``ClientCore``):
   never for read-and-clear / calc-and-set areas (``memmap.read_has_side_effects``);
 * a NAK raises ``MmpNakError`` carrying the request's address; the connection
   stays open.
-
-One ``Client`` may be shared by threads: calls are serialised by a lock.
 """
 from __future__ import annotations
 
 import logging
-import math
 import socket
-import struct
-import sys
 import threading
 import time
 from types import TracebackType
-from typing import Any, Optional, Type
+from typing import Any, List, Optional, Type, TypeVar, Union
 
+from . import engine, policy
+from .engine import DEFAULT_ENCODING, SEND, Buffer, Operation, Values, exchange
 from .errors import MmpConnectionError, MmpTimeoutError
-from .requests import SEND, ClientCore, Operation, exchange
+from .plan import ScanPlan, ScanResult
+from .policy import ClientCore
+from .protocol import DEFAULT_PORT, HEADER_BLOCK, MAX_BLOCK, TL_MODULO
+from .wire import exchange_read, exchange_window, exchange_write
+from .records import AnalogChannel, DigitalChannel, Status
 
 __all__ = ["Client", "DEFAULT_PORT"]
 
 log = logging.getLogger("mmpfast.client")
 
-DEFAULT_PORT = 2001
 _monotonic = time.monotonic
+_frames_log = logging.getLogger("mmpfast.frames")
+_DEBUG = logging.DEBUG
+T = TypeVar("T")
 
 
-if sys.platform == "win32":  # pragma: no cover - SO_RCVTIMEO is a DWORD of milliseconds there
-    def _timeval(seconds: float) -> bytes:
-        return struct.pack("@L", max(1, math.ceil(seconds * 1000)))
-else:
-    def _timeval(seconds: float) -> bytes:
-        us = max(1000, math.ceil(seconds * 1e6))
-        return struct.pack("@ll", us // 1_000_000, us % 1_000_000)
-
-#: how far (seconds) the kernel's timeout may run past a call's deadline before it is lowered
-_OVERSHOOT = 0.005
+def _arm(sock: socket.socket, deadline: float, slack: float) -> None:
+    """Keep the socket's timeout within the time left before ``deadline`` (never above it, and
+    at most ``slack`` seconds below it), so that each send or receive ends by the deadline.
+    ``settimeout`` costs a system call, so it is only called when the budget moved."""
+    left = deadline - _monotonic()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    current = sock.gettimeout()
+    if current is None or current > left or current < left - slack:
+        sock.settimeout(left)
 
 
 class Client(ClientCore):
@@ -66,22 +66,31 @@ class Client(ClientCore):
     ``pipeline`` how many requests may be in flight at once (1..64).  The
     connection is made on first use and remade after a failure.  Use it as a
     context manager or call ``close()``.
+
+    Thread safety: one ``Client`` may be shared by threads; its calls are
+    serialised by a lock (one request/answer exchange at a time per
+    connection), and a thread waiting for the lock counts that wait against its
+    own call's ``timeout``.  For parallel traffic to one controller, give each
+    thread its own ``Client``.
     """
 
     _kind = "Client"
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 2.0,
-                 max_block: int = 1024, pipeline: int = 1) -> None:
+                 max_block: int = MAX_BLOCK, pipeline: int = 1) -> None:
         super().__init__(host, port, timeout, max_block, pipeline)
         self._lock = threading.Lock()
-        self._armed = 0.0      # SO_RCVTIMEO/SO_SNDTIMEO now set on the socket, seconds
 
     # ---------------------------------------------------------------- lifecycle
     def connect(self) -> None:
         """Open the connection now instead of on the first call (within ``timeout``)."""
         deadline = _monotonic() + self._timeout
         with self._locked(deadline):
-            self._ensure(deadline)
+            try:
+                self._ensure(deadline)
+            except TimeoutError as exc:
+                err = self._timeout_error(exc)
+                raise err from err.__cause__
 
     def close(self) -> None:
         """Close the connection.  A later call opens a new one."""
@@ -102,8 +111,15 @@ class Client(ClientCore):
             raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s")
         return _Held(self._lock)
 
-    def _ensure(self, deadline: float, op: Optional[Operation] = None) -> socket.socket:
-        sock = self._sock
+    def _timeout_error(self, exc: BaseException) -> BaseException:
+        """Any timeout of a call as ``MmpTimeoutError`` (or ``WriteOutcomeUnknown``), socket closed."""
+        if isinstance(exc, MmpTimeoutError) and self._conn.pending_write is None:
+            self._drop()
+            return exc
+        return self._timed_out(exc)
+
+    def _ensure(self, deadline: float, op: Optional[Operation[Any]] = None) -> socket.socket:
+        sock: Optional[socket.socket] = self._sock
         if sock is not None:
             if not self._stale(sock, op):
                 return sock
@@ -119,77 +135,216 @@ class Client(ClientCore):
         except OSError as exc:
             raise MmpConnectionError(f"{self.host}:{self.port}: cannot connect: {exc}") from exc
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # pragma: no cover - not a TCP socket on some platforms
-            pass
-        # Blocking from here on, with the kernel's own send/receive timeouts kept within the
-        # call's budget (_arm): one system call per send or receive, no poll() in between.
-        sock.settimeout(None)
-        self._armed = 0.0
-        self._arm(sock, deadline - _monotonic())
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # pragma: no cover - not a TCP socket on some platforms
+                pass
+        except BaseException:
+            sock.close()
+            raise
         self._sock = sock
         self._conn.pending_write = None
         log.debug("%s:%s: connected", self.host, self.port)
         return sock
 
-    def _arm(self, sock: socket.socket, remaining: float) -> None:
-        """Keep the kernel's send/receive timeouts within ``remaining`` seconds (and not far
-        below it): a system call only when a slow call ate into the budget, or after one."""
-        if remaining <= 0:
-            raise socket.timeout("deadline passed")
-        armed = self._armed
-        if armed > remaining + _OVERSHOOT or armed < remaining - max(_OVERSHOOT, 0.05 * self._timeout):
-            tv = _timeval(remaining)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
-            self._armed = remaining
-
-    def _pump(self, sock: socket.socket, op: Operation, deadline: float) -> None:
-        # A blocking socket whose kernel timeouts are re-armed to the remaining budget
-        # before each operation when needed; EAGAIN means the kernel timeout expired.
+    def _pump(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
+        """Many requests (or a logged exchange): the engine's generator, the socket's
+        timeout set to the time left before each send and receive."""
         gen = exchange(op, self._conn, self._pipeline)
         step = next(gen)
+        slack = max(0.005, 0.05 * self._timeout)
         while True:
             if step[0] is SEND:
                 data = memoryview(step[1])
                 while data:
-                    self._arm(sock, deadline - _monotonic())
-                    try:
-                        sent = sock.send(data)
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    data = data[sent:]
+                    _arm(sock, deadline, slack)
+                    data = data[sock.send(data):]
                 reply = None
             else:
-                while True:
-                    self._arm(sock, deadline - _monotonic())
-                    try:
-                        reply = sock.recv_into(step[1])
-                        break
-                    except (BlockingIOError, InterruptedError):
-                        continue
+                _arm(sock, deadline, slack)
+                reply = sock.recv_into(step[1])
             try:
                 step = gen.send(reply)
             except StopIteration:
                 return
 
-    def _execute(self, op: Operation) -> Any:
-        deadline = _monotonic() + self._timeout
-        with self._locked(deadline):
+    def _once(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
+        """Exchange ``op`` on ``sock``: one request through the compiled hot path, else the engine."""
+        conn = self._conn
+        if _frames_log.isEnabledFor(_DEBUG):
+            self._pump(sock, op, deadline)          # the engine logs every frame
+        elif op.is_write:
+            if len(op.chunks) != 1:
+                self._pump(sock, op, deadline)
+                return
+            address, data = op.chunks[0]
+            conn.reserve(HEADER_BLOCK + data.nbytes)
+            tl = conn.tl
+            conn.tl = (tl + 1) % TL_MODULO
+            conn.pending_write = address
+            exchange_write(sock, tl, address, data, conn.rbuf, deadline)
+            conn.pending_write = None
+        elif len(op.ranges) == 1:
+            address, length = op.ranges[0]
+            if len(conn.rbuf) < HEADER_BLOCK + length:
+                conn.reserve(HEADER_BLOCK + length)
+            tl = conn.tl
+            conn.tl = (tl + 1) % TL_MODULO
+            exchange_read(sock, tl, address, length, op.dest, op.offsets[0], conn.rbuf, deadline)
+        elif len(op.ranges) <= self._pipeline:
+            lengths = op.lengths            # one pipeline window: compiled too
+            need = HEADER_BLOCK * len(lengths) + sum(lengths)
+            if len(conn.rbuf) < need:
+                conn.reserve(need)
+            tl = conn.tl
+            conn.tl = (tl + len(lengths)) % TL_MODULO
+            exchange_window(sock, tl, op.ranges, op.offsets, lengths, op.dest, conn.rbuf, deadline)
+        else:
+            self._pump(sock, op, deadline)
+
+    def _execute(self, op: Operation[T]) -> T:
+        if op.empty:
+            return op.finish()        # nothing to send: the connection is left as it was
+        lock = self._lock
+        now = _monotonic()
+        deadline = now + self._timeout
+        if not lock.acquire(False):
+            if not lock.acquire(timeout=self._timeout):
+                raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s")
+            now = _monotonic()
+        try:
+            conn = self._conn
             for attempt in (0, 1):
-                sock = self._ensure(deadline, op)
-                self._conn.pending_write = None
+                conn.pending_write = None
                 try:
-                    self._pump(sock, op, deadline)
-                except socket.timeout as exc:
-                    err = self._timed_out(exc)
+                    sock = self._sock
+                    # a plain read on a connection used moments ago skips the idle check (policy)
+                    if (sock is None or op.is_write or now - self._last_used >= policy.STALE_CHECK_AFTER
+                            or not (op.retry or op.may_retry())):
+                        sock = self._ensure(deadline, op)
+                    self._once(sock, op, deadline)
+                except TimeoutError as exc:
+                    err = self._timeout_error(exc)
                     raise err from err.__cause__
                 except BaseException as exc:
-                    self._failed(exc, op, attempt == 0 and deadline - _monotonic() > 0)
+                    now = _monotonic()
+                    self._failed(exc, op, attempt == 0 and deadline - now > 0)
                     continue
                 self._last_used = _monotonic()
                 return op.finish()
+        finally:
+            lock.release()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # ---------------------------------------------------------------- the public calls
+    # One line each: the arguments are checked and the frames built by mmpfast.engine.
+    # ---- BEGIN generated by tools/gen_client_api.py: the public calls (do not edit by hand)
+    def read(self, address: int, length: int) -> bytes:
+        """``length`` bytes from ``address`` (low 32 bits), as ``bytes``.
+
+        Any length; chunked at ``max_block`` (one block read per chunk).  ``read(a, 0)``
+        is ``b""`` and sends nothing."""
+        return self._execute(engine.op_read(self._max_block, address, length))
+
+    def read_into(self, address: int, buffer: Buffer) -> None:
+        """Fill ``buffer`` (any writable C-contiguous buffer: bytearray, memoryview,
+        array, numpy) with its size in bytes from ``address``.  Returns ``None``.
+
+        The bytes are stored as they come off the wire (big-endian).  An empty
+        buffer sends nothing."""
+        return self._execute(engine.op_read_into(self._max_block, address, buffer))
+
+    def write(self, address: int, data: Buffer) -> None:
+        """Write the bytes of ``data`` (any bytes-like) at ``address``; chunked at ``max_block``.
+        Empty ``data`` sends nothing."""
+        return self._execute(engine.op_write(self._max_block, address, data))
+
+    def uptime_ms(self) -> int:
+        """Milliseconds since power-up (uint32 at 0xF030010C, read with one 4-byte block read)."""
+        return self._execute(engine.op_uptime_ms(self._max_block))
+
+    def status(self) -> Status:
+        """The status area (one block read of ``memmap.STATUS_BLOCK_LENGTH`` bytes) as a ``Status``."""
+        return self._execute(engine.op_status(self._max_block))
+
+    def powerup_clear(self) -> None:
+        """Send Powerup Clear: one block write of ``00 00 00 01`` to 0xF0380000."""
+        return self._execute(engine.op_powerup_clear(self._max_block))
+
+    def read_digital(self, module: int, channel: int) -> bool:
+        """State of EPIC digital ``module`` 0..15, ``channel`` 0..63 (4-byte read of slot +0)."""
+        return self._execute(engine.op_read_digital(self._max_block, module, channel))
+
+    def write_digital(self, module: int, channel: int, state: bool) -> None:
+        """Turn an EPIC digital output on (``True``/1) or off (``False``/0): 4-byte write of slot +0."""
+        return self._execute(engine.op_write_digital(self._max_block, module, channel, state))
+
+    def read_digital_channel(self, module: int, channel: int) -> DigitalChannel:
+        """The whole digital channel record (``DigitalChannel``), one block read."""
+        return self._execute(engine.op_read_digital_channel(self._max_block, module, channel))
+
+    def read_analog(self, module: int, channel: int) -> float:
+        """Value (float32, engineering units) of an EPIC analog channel."""
+        return self._execute(engine.op_read_analog(self._max_block, module, channel))
+
+    def write_analog(self, module: int, channel: int, value: float) -> None:
+        """Set an EPIC analog output (float32 EU).  NaN and infinities are ``ValueError``."""
+        return self._execute(engine.op_write_analog(self._max_block, module, channel, value))
+
+    def read_analog_channel(self, module: int, channel: int) -> AnalogChannel:
+        """Value, minimum, maximum and quality of an analog channel (``AnalogChannel``)."""
+        return self._execute(engine.op_read_analog_channel(self._max_block, module, channel))
+
+    def read_scratchpad_int32(self, index: int, count: int = 1) -> List[int]:
+        """``count`` int32 values from logical index 0..10239 (spanning areas 1-3), as ``list[int]``."""
+        return self._execute(engine.op_read_scratchpad_int32(self._max_block, index, count))
+
+    def write_scratchpad_int32(self, index: int, values: Values) -> None:
+        """Write one int or a sequence of ints (each must fit int32) from logical ``index``."""
+        return self._execute(engine.op_write_scratchpad_int32(self._max_block, index, values))
+
+    def read_scratchpad_float(self, index: int, count: int = 1) -> List[float]:
+        """``count`` float32 values from logical index 0..10239, as ``list[float]``."""
+        return self._execute(engine.op_read_scratchpad_float(self._max_block, index, count))
+
+    def write_scratchpad_float(self, index: int, values: Values) -> None:
+        """Write float32 values from logical ``index``.  NaN and infinities are stored as
+        given (the scratch pad is raw storage); finite values beyond float32 are ``ValueError``."""
+        return self._execute(engine.op_write_scratchpad_float(self._max_block, index, values))
+
+    def read_scratchpad_int64(self, index: int, count: int = 1) -> List[int]:
+        """``count`` int64 values (big-endian, stride 8) from index 0..1023, as ``list[int]``."""
+        return self._execute(engine.op_read_scratchpad_int64(self._max_block, index, count))
+
+    def write_scratchpad_int64(self, index: int, values: Values) -> None:
+        """Write one int or a sequence of ints (each must fit int64) from ``index``."""
+        return self._execute(engine.op_write_scratchpad_int64(self._max_block, index, values))
+
+    def read_scratchpad_string(self, slot: int, *, encoding: str = DEFAULT_ENCODING, errors: str = "strict") -> str:
+        """Text of string slot 0..63: one block read of the 130-byte slot.
+
+        The first two bytes are the big-endian length (above 128 is
+        ``MmpProtocolError``); the text is decoded with ``encoding`` (UTF-8 by default).
+        An unknown ``encoding`` or ``errors`` is ``ValueError`` before anything is sent."""
+        return self._execute(engine.op_read_scratchpad_string(self._max_block, slot, encoding, errors))
+
+    def write_scratchpad_string(self, slot: int, text: Union[str, bytes], *, encoding: str = DEFAULT_ENCODING) -> None:
+        """Store ``text`` in string slot 0..63: one block write of the big-endian
+        length word followed by the bytes (``str`` is encoded with ``encoding``,
+        bytes-like objects are stored as they are).  Over 128 bytes is ``ValueError``."""
+        return self._execute(engine.op_write_scratchpad_string(self._max_block, slot, text, encoding))
+
+    def scan_into(self, plan: ScanPlan, buffer: Buffer) -> None:
+        """Run ``plan``'s block reads, pipelined, scattering the data into ``buffer``
+        (writable, at least ``plan.buffer_size`` bytes).  Returns ``None``.
+        A plan with no points sends nothing; ``plan`` not a ``ScanPlan`` is ``TypeError``."""
+        return self._execute(engine.op_scan_into(self._max_block, plan, buffer))
+
+    def scan(self, plan: ScanPlan) -> ScanResult:
+        """One pass of ``plan``: a new buffer filled as ``scan_into`` does, as ``plan.result(buffer)``.
+        A plan with no points sends nothing and returns an empty ``ScanResult``."""
+        return self._execute(engine.op_scan(self._max_block, plan))
+    # ---- END generated calls
 
 
 class _Held:

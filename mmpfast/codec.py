@@ -47,11 +47,11 @@ def _importer_stacklevel() -> int:
 
 if no_extensions():
     from ._codec_py import *  # noqa: F401,F403
-    from ._codec_py import IMPLEMENTATION, MAX_BLOCK, Frame, __all__  # noqa: F401
+    from ._codec_py import IMPLEMENTATION, MAX_BLOCK, Frame, FrameSplitter, __all__  # noqa: F401
 else:
     try:
         from ._codec import *  # type: ignore[assignment]  # noqa: F401,F403
-        from ._codec import IMPLEMENTATION, MAX_BLOCK, Frame, __all__  # type: ignore[assignment]  # noqa: F401
+        from ._codec import IMPLEMENTATION, MAX_BLOCK, Frame, FrameSplitter, __all__  # type: ignore[assignment]  # noqa: F401
     except ImportError as exc:
         if require_extension():
             raise ImportError(
@@ -62,4 +62,4 @@ else:
             "Set MMPFAST_NO_EXTENSIONS=1 to choose it explicitly.",
             RuntimeWarning, stacklevel=_importer_stacklevel())
         from ._codec_py import *  # noqa: F401,F403
-        from ._codec_py import IMPLEMENTATION, MAX_BLOCK, Frame, __all__  # noqa: F401
+        from ._codec_py import IMPLEMENTATION, MAX_BLOCK, Frame, FrameSplitter, __all__  # noqa: F401

@@ -74,6 +74,10 @@ RESPONSE_HEADER: Final = struct.Struct(RESPONSE_HEADER_FMT)
 BLOCK_REQUEST_HEADER: Final = struct.Struct(REQUEST_HEADER_FMT + BLOCK_FIELDS_FMT)
 BLOCK_RESPONSE_HEADER: Final = struct.Struct(RESPONSE_HEADER_FMT + BLOCK_FIELDS_FMT)
 
+# --- transport ----------------------------------------------------------------
+DEFAULT_PORT: Final = 2001        # OptoMMP's TCP (and UDP) port
+MAX_PORT: Final = 0xFFFF
+
 # --- limits -------------------------------------------------------------------
 MAX_BLOCK: Final = 1024           # default largest data_length per request (SDK chunk)
 MAX_DATA_LENGTH: Final = 0xFFFF   # ceiling of the 16-bit data_length field
@@ -130,9 +134,3 @@ def describe_error(code: int) -> str:
         return "no error"
     return DEVICE_ERRORS.get(code, f"unknown device error 0x{code:04X}")
 
-
-def frame_size(tcode: int, data_length: int = 0) -> int:
-    """Total bytes of a frame of ``tcode`` carrying ``data_length`` data bytes."""
-    if tcode in VARIABLE_TCODES:
-        return HEADER_BLOCK + data_length
-    return FIXED_FRAME_LENGTH[tcode]

@@ -16,6 +16,7 @@ import mmpfast
 from mmpfast import (AsyncClient, Client, MmpConnectionError, MmpNakError, MmpProtocolError,
                      MmpTimeoutError, WriteOutcomeUnknown, memmap)
 from mmpfast import _codec_py as ref
+from mmpfast.plan import ScanPlan
 
 from conftest import hexbytes
 from scripted_server import CLOSE, AsyncAdapter, ScriptedServer
@@ -474,10 +475,12 @@ def test_read_right_after_the_peer_hung_up_is_repeated_once(server: ScriptedServ
 
 def test_idle_check_only_where_it_matters(server: ScriptedServer, make: Any,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import mmpfast.requests as layer
+    import mmpfast.policy as layer
     calls = []
-    real = layer.peer_gone
-    monkeypatch.setattr(layer, "peer_gone", lambda sock: calls.append(1) or real(sock))
+    for cls in (Client, AsyncClient):      # each transport's idle check, counted
+        real = cls._peer_gone
+        monkeypatch.setattr(cls, "_peer_gone",
+                            lambda self, sock, real=real: calls.append(1) or real(self, sock))
     c = make(server)
     c.uptime_ms()
     c.uptime_ms()                                   # plain read, connection just used: no check
@@ -492,24 +495,43 @@ def test_idle_check_only_where_it_matters(server: ScriptedServer, make: Any,
 
 
 # ----------------------------------------------------------------------------- scan
-class StandInPlan:
-    """The ScanPlan interface the clients consume (see plan.py)."""
+class StandInPlan(ScanPlan):
+    """A ScanPlan whose requests are given as they are (repeats and all): the
+    members the clients consume (interfaces: requests, offsets, lengths,
+    buffer_size, new_buffer, result)."""
 
     def __init__(self, requests: list) -> None:
-        self.requests = list(requests)
-        self.offsets = array("q")
-        self.lengths = array("q")
+        super().__init__()
+        self._given = tuple(requests)
+        self._offs = array("q")
+        self._lens = array("q")
         pos = 0
-        for _, n in self.requests:
-            self.offsets.append(pos)
-            self.lengths.append(n)
+        for _, n in self._given:
+            self._offs.append(pos)
+            self._lens.append(n)
             pos += n
-        self.buffer_size = pos
+        self._size = pos
+
+    @property
+    def requests(self) -> Any:
+        return self._given
+
+    @property
+    def offsets(self) -> Any:
+        return self._offs
+
+    @property
+    def lengths(self) -> Any:
+        return self._lens
+
+    @property
+    def buffer_size(self) -> int:
+        return self._size
 
     def new_buffer(self) -> bytearray:
-        return bytearray(self.buffer_size)
+        return bytearray(self._size)
 
-    def result(self, buffer: bytearray) -> Any:
+    def result(self, buffer: Any) -> Any:
         return ("result", bytes(buffer))
 
 

@@ -118,8 +118,8 @@ def test_status_block_covers_status_fields() -> None:
 
 
 def test_protocol_tables() -> None:
-    assert protocol.frame_size(1, 9) == 25 and protocol.frame_size(7, 0) == 16
-    assert [protocol.frame_size(t) for t in (0, 2, 4, 5, 6)] == [16, 12, 12, 16, 16]
+    assert protocol.FIXED_FRAME_LENGTH == {0: 16, 2: 12, 4: 12, 5: 16, 6: 16}
+    assert protocol.DEFAULT_PORT == 2001 and protocol.MAX_BLOCK == 1024
     assert protocol.error_code(5) == 0xE005 and protocol.error_code(0) == 0
     assert set(protocol.DEVICE_ERRORS) == set(range(0xE001, 0xE010))
     assert protocol.describe_error(4) == "powerup clear expected"

@@ -148,7 +148,6 @@ def test_decode_points_from_device_bytes() -> None:
 
 
 def test_whole_channels() -> None:
-    pytest.importorskip("mmpfast.requests")
     mem = Memory()
     mem.write(memmap.digital_read_address(0, 3), struct.pack(">6I", 1, 0, 1, 1, 1234, 0))
     mem.write(memmap.analog_read_address(6, 2), struct.pack(">ffffI", 4.5, 0.0, -1.0, 9.0, 30))

@@ -79,11 +79,12 @@ ENCODERS = ("encode_read_quadlet", "encode_read_block", "encode_write_quadlet", 
             "encode_write_response", "encode_read_quadlet_response", "encode_read_block_response",
             "encode_read_blocks")
 BULK = ("unpack_be", "pack_be", "unpack_be_into", "pack_be_from")
-FUNCTIONS = ("frame_length", "decode_frame", "scatter_read_responses") + ENCODERS + BULK
+STREAM = ("frame_ends", "check_write_responses", "FrameSplitter")
+FUNCTIONS = ("frame_length", "decode_frame", "scatter_read_responses") + ENCODERS + BULK + STREAM
 
 #: generator name -> weight in the round-robin schedule
 SCHEDULE_WEIGHTS = (("frame_length", 3), ("decode_frame", 4), ("scatter", 4),
-                    ("encoder", 3), ("bulk", 2))
+                    ("encoder", 3), ("bulk", 2), ("stream", 3))
 
 
 # ============================================================================ argument specs
@@ -834,6 +835,72 @@ def _float_key(v: float) -> bytes:
     return struct.pack("<d", v)
 
 
+# ---------------------------------------------------------------------------- stream framing
+def _stream_of_frames(rng: random.Random, golden: Golden, acks: bool) -> Tuple[bytes, int, int, str]:
+    """Frames back to back (write acknowledgements when ``acks``), maybe broken: (raw, count, first_tl, origin)."""
+    k = rng.choice((0, 1, 1, 2, 3, 4, 8)) if rng.random() < 0.95 else rng.randrange(9, 70)
+    first_tl = rng.choice((rng.randrange(64), 63, 0))
+    parts = []
+    for i in range(k):
+        if acks:
+            rcode = rng.choice((0, 0, 0, 0, rng.randrange(16)))
+            parts.append(PURE.encode_write_response((first_tl + i) % 64, rcode, rng.randrange(0x10000)))
+        elif rng.random() < 0.3 and golden.all:
+            parts.append(rng.choice(golden.all))
+        else:
+            parts.append(random_valid_frame(rng))
+    raw = b"".join(parts)
+    origin = "acks" if acks else "frames"
+    if rng.random() < 0.5 and raw:
+        origin += ", mutated"
+        raw = mutate(rng, raw, golden)
+    if rng.random() < 0.2:
+        origin += ", cut"
+        raw = raw[:rng.randrange(len(raw) + 1)]
+    if rng.random() < 0.1:
+        origin += ", random tail"
+        raw += rand_bytes(rng, rng.randrange(1, 30))
+    return raw, k, first_tl, origin
+
+
+def split_feed(mod: ModuleType, max_frame: Any, chunks: Sequence[Any]) -> Any:
+    """Feed ``chunks`` to one ``FrameSplitter``: the frames of each feed, then what is pending."""
+    sp = mod.FrameSplitter(max_frame)
+    out = []
+    for chunk in chunks:
+        got = sp.feed(chunk)
+        out.append(tuple((type(f).__name__, bytes(f)) for f in got))
+    return (tuple(out), sp.pending, sp.max_frame)
+
+
+def gen_stream_case(rng: random.Random, golden: Golden) -> Case:
+    r = rng.random()
+    if r < 0.35:
+        raw, _k, _tl, origin = _stream_of_frames(rng, golden, acks=False)
+        limit: Any = rng.choice((-1, -1, 0, 1, 2, rng.randrange(70)))
+        if rng.random() < 0.05:
+            limit = rng.choice((-2, True, 1.0, Idx(2), None, 2**70))
+        return Case("frame_ends", [buffer_spec(rng, raw), limit], origin=origin)
+    if r < 0.7:
+        raw, k, tl, origin = _stream_of_frames(rng, golden, acks=True)
+        count: Any = k if rng.random() < 0.85 else rng.choice((0, k + 1, max(0, k - 1), -1))
+        first: Any = tl if rng.random() < 0.9 else gen_int(rng, 63, p_bad=0.5)
+        if rng.random() < 0.05:
+            count = rng.choice((True, 1.5, Idx(1), None, 2**40))
+        return Case("check_write_responses", [buffer_spec(rng, raw), count, first], origin=origin)
+    raw, _k, _tl, origin = _stream_of_frames(rng, golden, acks=rng.random() < 0.3)
+    cuts = sorted(rng.randrange(len(raw) + 1) for _ in range(rng.choice((0, 1, 2, 3, 6))))
+    pieces = [raw[a:b] for a, b in zip([0] + cuts, cuts + [len(raw)])]
+    if rng.random() < 0.2:
+        pieces = [raw[i:i + 1] for i in range(len(raw))]
+    max_frame: Any = rng.choice((65551, 65551, 16, 12, 100, rng.randrange(0, 300)))
+    if rng.random() < 0.05:
+        max_frame = rng.choice((-1, 65552, True, "16", Idx(40)))
+    chunks = [buffer_spec(rng, piece) for piece in pieces]
+    return Case("FrameSplitter", [max_frame, Lazy(lambda: [realize(c) for c in chunks], repr(chunks))],
+                origin=origin + f", {len(pieces)} pieces")
+
+
 def normalize(func: str, res: Any) -> Any:
     """A comparable, hashable form of a codec result (type errors show up as differences)."""
     if func == "decode_frame":
@@ -887,6 +954,8 @@ def call(mod: ModuleType, case: Case) -> Outcome:
         (a, snapshot(a)) for i, a in enumerate(args) if i != case.dest and isinstance(case.args[i], Lazy)]
     dest_before = snapshot(args[case.dest]) if case.dest is not None and case.dest < len(args) else None
     fn = getattr(mod, case.func)
+    if case.func == "FrameSplitter":
+        fn = lambda *a: split_feed(mod, *a)  # noqa: E731
     try:
         res = fn(*args, **kwargs)
     except DOCUMENTED as e:
@@ -952,6 +1021,8 @@ class Fuzzer:
             return gen_scatter_case(rng, self.golden)
         if g == "encoder":
             return gen_encoder_case(rng)
+        if g == "stream":
+            return gen_stream_case(rng, self.golden)
         return gen_bulk_case(rng)
 
     def check(self, index: int) -> Optional[Finding]:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO, load_codec
+from mmpfast.errors import MmpProtocolError
 
 TOOL = REPO / "tools" / "fuzz_codecs.py"
 
@@ -79,7 +80,9 @@ def test_short_differential_run(cy: types.ModuleType, golden: Any, seed: int) ->
                         ("scatter_read_responses", "MmpNakError"), ("scatter_read_responses", "ValueError"),
                         ("scatter_read_responses", "TypeError"), ("encode_read_blocks", "ok"),
                         ("encode_read_blocks", "ValueError"), ("pack_be", "ok"), ("pack_be", "ValueError"),
-                        ("unpack_be_into", "ok")]:
+                        ("unpack_be_into", "ok"), ("frame_ends", "ok"), ("frame_ends", "MmpProtocolError"),
+                        ("check_write_responses", "ok"), ("check_write_responses", "MmpProtocolError"),
+                        ("FrameSplitter", "ok"), ("FrameSplitter", "MmpProtocolError")]:
         assert (func, label) in seen, (func, label)
 
 
@@ -142,13 +145,31 @@ def _scatter_scribbles_then_refuses(stream: Any, dest: Any, offsets: Any, length
         raise
 
 
+def _acks_ignore_tl(stream: Any, count: Any, first_tl: Any) -> int:
+    return PURE.check_write_responses(stream, count, 0) if PURE._int("t", first_tl, 63) == 0 else \
+        _acks_any_tl(stream, count)
+
+
+def _acks_any_tl(stream: Any, count: Any) -> int:
+    mv = memoryview(bytes(stream))
+    tl = mv[2] >> 2 if mv.nbytes > 2 else 0
+    return PURE.check_write_responses(stream, count, tl)
+
+
+def _frame_ends_one_short(buf: Any, max_frames: Any = -1) -> Any:
+    ends = PURE.frame_ends(buf, max_frames)
+    return ends[:-1] if len(ends) > 1 else ends
+
+
 @pytest.mark.parametrize("planted, func, what", [
+    (dict(check_write_responses=_acks_ignore_tl), "stream", "DISAGREEMENT"),
+    (dict(frame_ends=_frame_ends_one_short), "stream", "DISAGREEMENT"),
     (dict(scatter_read_responses=_scatter_one_byte_too_far), "scatter", "DISAGREEMENT"),
     (dict(decode_frame=_decode_wrong_rcode), "decode_frame", "DISAGREEMENT"),
     (dict(frame_length=_frame_length_overflow), "frame_length", "CRASH"),
     (dict(encode_write_block=_encode_writes_input), "encoder", "CRASH"),
     (dict(scatter_read_responses=_scatter_scribbles_then_refuses), "scatter", "CRASH"),
-], ids=["scatter-dest", "decode-rcode", "undocumented-exception", "writes-input", "dest-before-argument-error"])
+], ids=["acks-tl", "frame-ends-short", "scatter-dest", "decode-rcode", "undocumented-exception", "writes-input", "dest-before-argument-error"])
 def test_harness_reports_planted_bugs(golden: Any, planted: Dict[str, Any], func: str, what: str) -> None:
     bad = _planted(PURE, **planted)
     fz = fc.Fuzzer(bad, PURE, golden, 3, generators=[func])
@@ -433,3 +454,34 @@ def test_regression_multidimensional_memoryview_sequences(cy: types.ModuleType) 
     _both_raise(cy, TypeError, lambda c: c.pack_be(two_d(), "q"))
     mv_be = memoryview(np.array([1, 2], dtype=">i4"))          # iterating: "unsupported format"
     _both_raise(cy, TypeError, lambda c: c.scatter_read_responses(b"", bytearray(16), mv_be, [1, 2], 0))
+
+
+# ============================================================================ the frame splitter
+def test_golden_stream_split_at_every_byte(cy: types.ModuleType, golden: Any) -> None:
+    """Every golden frame back to back, fed in two pieces cut at every byte
+    and one byte at a time: both splitters return exactly the frames."""
+    frames = []
+    for f in golden.all:
+        try:
+            if PURE.frame_length(f) == len(f):
+                frames.append(bytes(f))
+        except MmpProtocolError:
+            pass                              # the vectors' deliberately invalid frames
+    assert len(frames) >= 10
+    stream = b"".join(frames)
+    ends = []
+    pos = 0
+    for f in frames:
+        pos += len(f)
+        ends.append(pos)
+    for mod in (cy, PURE):
+        assert mod.frame_ends(stream) == ends
+        assert mod.frame_ends(stream, 3) == ends[:3]
+        assert mod.frame_ends(stream[:-1]) == ends[:-1]
+        one = mod.FrameSplitter()
+        got = [f for i in range(len(stream)) for f in one.feed(stream[i:i + 1])]
+        assert got == frames and one.pending == 0
+    for cut in range(0, len(stream) + 1, 7):
+        out = _agree(cy, fc.Case("FrameSplitter", [65551, [stream[:cut], bytearray(stream[cut:])]]))
+        assert out.kind == "ok"
+        assert [b for feed in out.value[1][0] for _t, b in feed] == frames

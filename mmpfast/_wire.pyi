@@ -1,0 +1,14 @@
+"""Type stub of the compiled ``mmpfast._wire`` (same API as ``mmpfast._wire_py``)."""
+import socket
+from typing import Any
+
+__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
+
+IMPLEMENTATION: str
+
+def exchange_read(sock: socket.socket, tl: int, address: int, length: int, dest: Any, offset: int,
+                  rbuf: bytearray, deadline: float) -> None: ...
+def exchange_write(sock: socket.socket, tl: int, address: int, data: Any, rbuf: bytearray,
+                   deadline: float) -> None: ...
+def exchange_window(sock: socket.socket, tl: int, ranges: Any, offsets: Any, lengths: Any, dest: Any,
+                    rbuf: bytearray, deadline: float) -> None: ...
