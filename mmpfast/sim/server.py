@@ -43,6 +43,7 @@ import ipaddress
 import itertools
 import logging
 import math
+import os
 import select
 import selectors
 import socket
@@ -675,7 +676,7 @@ class SimServer:
         for _ in range(attempts):
             sock = socket.socket(family, socket.SOCK_STREAM)
             try:
-                if self.requested_port:
+                if os.name == "posix":   # as asyncio does: a restart may bind while old connections linger
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind(sockaddr)
                 sock.listen(self.backlog)
