@@ -527,11 +527,13 @@ class UdpFaultProxy:
     value of ``random.Random(seed).random()`` is below it.  One value is drawn for every
     answer, whatever decides its fate, so the answers it drops depend only on ``seed``.
 
-    ``drop_request_every`` = k drops the k-th, 2k-th, ... request datagram before it
-    reaches upstream (counted in ``requests_dropped``, not in ``frames_up``).
+    ``drop_request_every`` = k drops the k-th, 2k-th, ... request datagram (counted over
+    all clients by ``requests_in``) before it reaches upstream (counted in
+    ``requests_dropped``, not in ``frames_up``).
 
     Counters (read them; the proxy's thread updates them):
-    ``frames_up`` requests forwarded to upstream, ``up_by_tcode`` the same per request
+    ``requests_in`` request datagrams received from clients, ``frames_up`` requests
+    forwarded to upstream, ``up_by_tcode`` the same per request
     tcode (datagrams shorter than 4 bytes are forwarded and counted under -1),
     ``requests_dropped``; ``answers_in`` datagrams from upstream, ``frames_down`` answer
     datagrams sent to clients (delayed ones when sent, duplicates included, foreign ones
@@ -584,6 +586,7 @@ class UdpFaultProxy:
         self.request_log: Deque[bytes] = collections.deque(maxlen=log_size)
         self.dropped_log: Deque[bytes] = collections.deque(maxlen=log_size)
         self._backs: Dict[Any, asyncio.DatagramTransport] = {}
+        self._opening: Dict[Any, List[Tuple[bytes, int]]] = {}
         self._last_client: Any = None
         self._timers: Set[asyncio.TimerHandle] = set()
         self._front: Optional[asyncio.DatagramTransport] = None
@@ -729,30 +732,31 @@ class UdpFaultProxy:
         self.requests_in += 1
         self._last_client = addr
         back = self._backs.get(addr)
-        if back is None:
-            asyncio.ensure_future(self._open_back(data, addr))
+        if back is not None:
+            self._forward_up(back, data, self.requests_in)
             return
-        self._forward_up(back, data)
+        waiting = self._opening.get(addr)
+        if waiting is not None:         # its socket is being opened: keep the order
+            waiting.append((data, self.requests_in))
+            return
+        self._opening[addr] = [(data, self.requests_in)]
+        asyncio.ensure_future(self._open_back(addr))
 
-    async def _open_back(self, data: bytes, addr: Any) -> None:
-        back = self._backs.get(addr)
-        if back is None:
-            try:
-                back, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-                    lambda: _Back(self, addr), remote_addr=self.upstream)
-            except OSError as exc:
-                log.warning("upstream %s:%d unreachable: %s", *self.upstream, exc)
-                return
-            if addr in self._backs:     # pragma: no cover - two first datagrams raced
-                back.close()
-                back = self._backs[addr]
-            else:
-                self._backs[addr] = back
-        self._forward_up(back, data)
+    async def _open_back(self, addr: Any) -> None:
+        try:
+            back, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: _Back(self, addr), remote_addr=self.upstream)
+        except OSError as exc:
+            log.warning("upstream %s:%d unreachable: %s", *self.upstream, exc)
+            self._opening.pop(addr, None)
+            return
+        self._backs[addr] = back
+        for data, n in self._opening.pop(addr, []):
+            self._forward_up(back, data, n)
 
-    def _forward_up(self, back: asyncio.DatagramTransport, data: bytes) -> None:
+    def _forward_up(self, back: asyncio.DatagramTransport, data: bytes, n: int) -> None:
         k = self.drop_request_every
-        if k is not None and self.requests_in % k == 0:
+        if k is not None and n % k == 0:
             self.requests_dropped += 1
             return
         tcode = data[3] >> 4 if len(data) >= MIN_PEEK else -1
