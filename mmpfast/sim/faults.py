@@ -589,6 +589,7 @@ class UdpFaultProxy:
         self._opening: Dict[Any, List[Tuple[bytes, int]]] = {}
         self._last_client: Any = None
         self._timers: Set[asyncio.TimerHandle] = set()
+        self._tasks: Set["asyncio.Future[None]"] = set()
         self._front: Optional[asyncio.DatagramTransport] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
@@ -702,6 +703,10 @@ class UdpFaultProxy:
             for t in list(self._timers):
                 t.cancel()
             self._timers.clear()
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                loop.run_until_complete(asyncio.wait(list(self._tasks), timeout=2.0))
             for tr in self._backs.values():
                 tr.close()
             self._front.close()
@@ -740,7 +745,9 @@ class UdpFaultProxy:
             waiting.append((data, self.requests_in))
             return
         self._opening[addr] = [(data, self.requests_in)]
-        asyncio.ensure_future(self._open_back(addr))
+        task = asyncio.ensure_future(self._open_back(addr))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _open_back(self, addr: Any) -> None:
         try:

@@ -118,6 +118,13 @@ undocumented):
   (start address non-zero) and mirroring are not simulated: the standard
   packet is sent [INF].
 * **Everything else** that is a valid area reads as zeros and stores writes.
+* **UDP** (the server, ``mmpfast.sim.server``): one request per datagram,
+  one answer datagram to its sender.  A datagram whose length is not the
+  length its header implies (truncated, two frames, trailing bytes) is
+  rcode 6 for its first frame's tcode and tl, nothing applied [INF]; an
+  undefined or response tcode is rcode 1 with nothing closed [INF]; a read
+  block whose answer would exceed one UDP datagram (65507 bytes) is rcode 6
+  [INF]; a datagram shorter than 4 bytes is not answered [INF].
 """
 from __future__ import annotations
 
