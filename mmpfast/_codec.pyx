@@ -353,47 +353,34 @@ cdef bytes _new_bytes(Py_ssize_t n):
     return PyBytes_FromStringAndSize(NULL, n)
 
 
-cdef bytes _quadlet_frame(long long tl, int tcode, long long sid, long long second,
-                          object data, bint request):
-    """A 16-byte frame (tcode 0 or 6) whose last 4 bytes are ``data`` zero-filled at the end."""
+cdef bytes _data_frame(long long tl, int tcode, long long sid, long long second,
+                       object data, bint request, bint block):
+    """A frame carrying ``data``: 16 bytes whose last 4 are ``data`` zero-filled at the end
+    (tcode 0 or 6), or with ``block`` 16 + N bytes (tcode 1 or 7)."""
     cdef Py_buffer view
     cdef bytes out
     cdef unsigned char *q
+    cdef Py_ssize_t at
     _get_buffer(data, &view, False, "data")
     try:
-        if view.len > C_QUADLET:
+        if block:
+            if view.len > C_MAX_DATA_LENGTH:
+                raise ValueError(f"data length {view.len} out of range 0..{C_MAX_DATA_LENGTH}")
+        elif view.len > C_QUADLET:
             raise ValueError(f"quadlet data is at most 4 bytes, got {view.len}")
-        out = _new_bytes(C_HEADER_BLOCK)
+        out = _new_bytes(C_HEADER_BLOCK + (view.len if block else 0))
         q = <unsigned char *>PyBytes_AS_STRING(out)
         if request:
             _put_request(q, tl, tcode, sid, second)
         else:
             _put_response(q, tl, tcode, sid, second)
-        memset(q + C_OFF_QUADLET, 0, C_QUADLET)
-        memcpy(q + C_OFF_QUADLET, view.buf, view.len)
-        return out
-    finally:
-        PyBuffer_Release(&view)
-
-
-cdef bytes _block_frame(long long tl, int tcode, long long sid, long long second,
-                        object data, bint request):
-    """A 16 + N byte frame (tcode 1 or 7) carrying ``data``."""
-    cdef Py_buffer view
-    cdef bytes out
-    cdef unsigned char *q
-    _get_buffer(data, &view, False, "data")
-    try:
-        if view.len > C_MAX_DATA_LENGTH:
-            raise ValueError(f"data length {view.len} out of range 0..{C_MAX_DATA_LENGTH}")
-        out = _new_bytes(C_HEADER_BLOCK + view.len)
-        q = <unsigned char *>PyBytes_AS_STRING(out)
-        if request:
-            _put_request(q, tl, tcode, sid, second)
+        if block:
+            _put_block_fields(q, view.len)
+            at = C_OFF_BLOCK_DATA
         else:
-            _put_response(q, tl, tcode, sid, second)
-        _put_block_fields(q, view.len)
-        memcpy(q + C_OFF_BLOCK_DATA, view.buf, view.len)
+            memset(q + C_OFF_QUADLET, 0, C_QUADLET)
+            at = C_OFF_QUADLET
+        memcpy(q + at, view.buf, view.len)
         return out
     finally:
         PyBuffer_Release(&view)
@@ -427,7 +414,7 @@ def encode_write_quadlet(tl, address, data, source_id=0):
     cdef long long t = _check(tl, C_MAX_TL, "tl")
     cdef long long sid = _check(source_id, C_MAX_SOURCE_ID, "source_id")
     cdef long long addr = _check(address, C_MAX_ADDRESS, "address")
-    return _quadlet_frame(t, C_TCODE_WRITE_QUADLET, sid, addr, data, True)
+    return _data_frame(t, C_TCODE_WRITE_QUADLET, sid, addr, data, True, False)
 
 
 def encode_write_block(tl, address, data, source_id=0):
@@ -435,7 +422,7 @@ def encode_write_block(tl, address, data, source_id=0):
     cdef long long t = _check(tl, C_MAX_TL, "tl")
     cdef long long sid = _check(source_id, C_MAX_SOURCE_ID, "source_id")
     cdef long long addr = _check(address, C_MAX_ADDRESS, "address")
-    return _block_frame(t, C_TCODE_WRITE_BLOCK, sid, addr, data, True)
+    return _data_frame(t, C_TCODE_WRITE_BLOCK, sid, addr, data, True, True)
 
 
 def encode_write_response(tl, rcode=0, source_id=0):
@@ -453,7 +440,7 @@ def encode_read_quadlet_response(tl, data, rcode=0, source_id=0):
     cdef long long t = _check(tl, C_MAX_TL, "tl")
     cdef long long r = _check(rcode, C_MAX_RCODE, "rcode")
     cdef long long sid = _check(source_id, C_MAX_SOURCE_ID, "source_id")
-    return _quadlet_frame(t, C_TCODE_READ_QUADLET_RESPONSE, sid, r, data, False)
+    return _data_frame(t, C_TCODE_READ_QUADLET_RESPONSE, sid, r, data, False, False)
 
 
 def encode_read_block_response(tl, data, rcode=0, source_id=0):
@@ -461,7 +448,7 @@ def encode_read_block_response(tl, data, rcode=0, source_id=0):
     cdef long long t = _check(tl, C_MAX_TL, "tl")
     cdef long long r = _check(rcode, C_MAX_RCODE, "rcode")
     cdef long long sid = _check(source_id, C_MAX_SOURCE_ID, "source_id")
-    return _block_frame(t, C_TCODE_READ_BLOCK_RESPONSE, sid, r, data, False)
+    return _data_frame(t, C_TCODE_READ_BLOCK_RESPONSE, sid, r, data, False, True)
 
 
 # ----------------------------------------------------------------------------- integer buffers
