@@ -199,16 +199,20 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- checks
+cdef object _as_int(object value, str name):
+    """``value`` as an exact int (``__index__`` honoured); TypeError for non-ints."""
+    if isinstance(value, int):
+        return int(value)
+    try:
+        return PyNumber_Index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+
+
 cdef long long _check_slow(object value, long long hi, str name) except -1:
     cdef int overflow = 0
     cdef long long v
-    if isinstance(value, int):
-        value = int(value)
-    else:
-        try:
-            value = PyNumber_Index(value)
-        except TypeError:
-            raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    value = _as_int(value, name)
     v = PyLong_AsLongLongAndOverflow(value, &overflow)
     if overflow != 0 or v < 0 or v > hi:
         raise ValueError(f"{name} {value} out of range 0..{hi}")
@@ -317,14 +321,19 @@ cdef class Frame:
 
 
 # ----------------------------------------------------------------------------- encoders
-cdef inline void _put_request(unsigned char *q, long long tl, int tcode, long long sid,
-                              long long address) noexcept nogil:
+cdef inline void _put_start(unsigned char *q, long long tl, int tcode, long long sid) noexcept nogil:
+    """The first 6 header bytes every frame shares: 0, 0, tl << 2, tcode << 4, source id."""
     q[0] = 0
     q[1] = 0
     q[C_OFF_TL] = <unsigned char>(tl << 2)
     q[C_OFF_TCODE] = <unsigned char>(tcode << 4)
     q[C_OFF_SOURCE_ID] = <unsigned char>(sid >> 8)
     q[C_OFF_SOURCE_ID + 1] = <unsigned char>(sid & 0xFF)
+
+
+cdef inline void _put_request(unsigned char *q, long long tl, int tcode, long long sid,
+                              long long address) noexcept nogil:
+    _put_start(q, tl, tcode, sid)
     q[C_OFF_ADDRESS_HIGH] = <unsigned char>(C_ADDRESS_HIGH >> 8)
     q[C_OFF_ADDRESS_HIGH + 1] = <unsigned char>(C_ADDRESS_HIGH & 0xFF)
     mmp_store_be32(q + C_OFF_ADDRESS, <uint32_t>address)
@@ -332,12 +341,7 @@ cdef inline void _put_request(unsigned char *q, long long tl, int tcode, long lo
 
 cdef inline void _put_response(unsigned char *q, long long tl, int tcode, long long sid,
                                long long rcode) noexcept nogil:
-    q[0] = 0
-    q[1] = 0
-    q[C_OFF_TL] = <unsigned char>(tl << 2)
-    q[C_OFF_TCODE] = <unsigned char>(tcode << 4)
-    q[C_OFF_SOURCE_ID] = <unsigned char>(sid >> 8)
-    q[C_OFF_SOURCE_ID + 1] = <unsigned char>(sid & 0xFF)
+    _put_start(q, tl, tcode, sid)
     q[C_OFF_RCODE] = <unsigned char>(rcode << 4)
     memset(q + C_OFF_RCODE + 1, 0, 5)
 
@@ -933,13 +937,7 @@ cdef long long _limit(object value, str name) except -2:
     cdef int overflow = 0
     cdef long long v
     if not PyLong_CheckExact(value):
-        if isinstance(value, int):
-            value = int(value)
-        else:
-            try:
-                value = PyNumber_Index(value)
-            except TypeError:
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+        value = _as_int(value, name)
     v = PyLong_AsLongLongAndOverflow(value, &overflow)
     if overflow > 0:
         return LLONG_MAX
@@ -1299,22 +1297,17 @@ cdef enum:
 _GATHER_CODES = "?IQbfiq"
 
 
+# The gather kind of each code character: _GATHER_KIND_ORDER[k] is the character of kind k.
+cdef str _GATHER_KIND_ORDER = u"iIfqQ?b"
+cdef unsigned char _GATHER_KIND[128]
+memset(_GATHER_KIND, _G_BAD, sizeof(_GATHER_KIND))
+for _k, _ch in enumerate(_GATHER_KIND_ORDER):
+    _GATHER_KIND[ord(_ch)] = <unsigned char>_k
+del _k, _ch
+
+
 cdef inline unsigned char _gather_kind(Py_UCS4 c) noexcept nogil:
-    if c == u'f':
-        return _G_F32
-    if c == u'b':
-        return _G_BIT
-    if c == u'I':
-        return _G_U32
-    if c == u'i':
-        return _G_I32
-    if c == u'?':
-        return _G_BOOL
-    if c == u'q':
-        return _G_I64
-    if c == u'Q':
-        return _G_U64
-    return _G_BAD
+    return _GATHER_KIND[c] if c < 128 else _G_BAD
 
 
 cdef unsigned char *_gather_kinds(object codes, Py_ssize_t *count) except NULL:
