@@ -192,6 +192,17 @@ class ScanPlan:
             return memmap.packed_value_address(m, c)
         return read_slot(m, c) + field
 
+    def _channel_record(self, module: int, channel: int, name: Optional[str], kind: str,
+                        snap: Callable[[str, int], Point], snap_address: Callable[[int, int], int],
+                        epic: Callable[[str, int], Point], epic_address: Callable[[int, int], int]) -> str:
+        """A whole-channel record point: ``snap`` at ``snap_address(m, c)`` on SNAP,
+        ``epic`` at ``epic_address(m, c)`` on EPIC; default name ``kind[m][c]``."""
+        m, c = self._point(module, channel)
+        name = self._name(name, f"{kind}[{m}][{c}]")
+        if self._device == "snap":
+            return self._add(snap(name, snap_address(m, c)))
+        return self._add(epic(name, epic_address(m, c)))
+
     def add_digital(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """A digital state (``bool``).  EPIC: channels 0..31 come from the packed
         states word at 0xF1001800 + 4·module (bit ``channel``), others from the
@@ -229,21 +240,17 @@ class ScanPlan:
         (state, latches, feature type/value, quality) from the read slot
         (SNAP: the point read record 0xF0800000 + 0x40·p, see
         ``points.SnapDigitalChannelPoint``)."""
-        m, c = self._point(module, channel)
-        name = self._name(name, f"digital_channel[{m}][{c}]")
-        if self._device == "snap":
-            return self._add(SnapDigitalChannelPoint(name, memmap.snap_digital_read_address(m, c)))
-        return self._add(DigitalChannelPoint(name, memmap.digital_read_address(m, c)))
+        return self._channel_record(module, channel, name, "digital_channel",
+                                    SnapDigitalChannelPoint, memmap.snap_digital_read_address,
+                                    DigitalChannelPoint, memmap.digital_read_address)
 
     def add_analog_channel(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """A whole analog channel: its value is an ``AnalogChannel`` record
         (value, minimum, maximum, quality) from the read slot (SNAP: the point
         read record 0xF0A00000 + 0x40·p, quality 0)."""
-        m, c = self._point(module, channel)
-        name = self._name(name, f"analog_channel[{m}][{c}]")
-        if self._device == "snap":
-            return self._add(SnapAnalogChannelPoint(name, memmap.snap_analog_read_address(m, c)))
-        return self._add(AnalogChannelPoint(name, memmap.analog_read_address(m, c)))
+        return self._channel_record(module, channel, name, "analog_channel",
+                                    SnapAnalogChannelPoint, memmap.snap_analog_read_address,
+                                    AnalogChannelPoint, memmap.analog_read_address)
 
     def add_clear_digital(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """A digital read-and-clear: its value is ``DigitalCounts`` (feature value,
