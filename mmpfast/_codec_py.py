@@ -4,6 +4,11 @@ Same names, signatures, results and exception classes as the Cython
 ``mmpfast._codec`` (API.md "mmpfast.codec" and its edge rules).  Everything
 on the wire is big-endian; addresses are the low 32 bits of the 48-bit
 offset and the codec writes ``FF FF`` above them.
+
+The module is long (about 880 lines) because it mirrors ``_codec.pyx``
+function for function, check for check: one file per codec keeps the two
+readable side by side, and the differential fuzzer and the stubtest compare
+them whole.
 """
 from __future__ import annotations
 
