@@ -6,6 +6,10 @@ int64 8 bytes, 64-bit masks hold point 63 in the top bit of byte +0.
 
 Pure arithmetic: no I/O.  The clients, the scan planner and the simulator
 take every address, stride and field offset from here.
+
+The module is long (about 700 lines) on purpose: it is the one table of
+addresses, strides and field offsets, EPIC and SNAP PAC areas side by side in
+PROTOCOL.md's order, so that each fact is written once and found in one file.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from .parsing import DEFAULT_PORT, parse_host
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
 
-__all__ = ["add_connection_options", "make_client", "command_parser", "add_host"]
+__all__ = ["add_connection_options", "make_client", "command_parser", "add_host", "add_verbose"]
 
 def add_connection_options(p: argparse.ArgumentParser, *, json_output: bool = True,
                            pipeline: bool = False) -> None:
@@ -27,7 +27,12 @@ def add_connection_options(p: argparse.ArgumentParser, *, json_output: bool = Tr
                             "up to 8 is usual when the device is known to cope)")
     if json_output:
         g.add_argument("--json", action="store_true", help="machine-readable JSON output")
-    g.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
+    add_verbose(g)
+
+
+def add_verbose(p: "argparse._ActionsContainer", help_text: str = "log to stderr (-vv: debug)") -> None:
+    """``-v`` / ``--verbose``, counted (``-vv``: debug logging)."""
+    p.add_argument("-v", "--verbose", action="count", default=0, help=help_text)
 
 
 def add_host(p: argparse.ArgumentParser) -> None:
