@@ -28,7 +28,6 @@ Messages, JSON objects with a ``type``:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import math
@@ -43,6 +42,7 @@ from aiohttp import WSMsgType, web
 
 from .. import memmap
 from ..aio import AsyncClient
+from ..cli.parsing import is_ip_address
 from ..errors import MmpError, MmpNakError, WriteOutcomeUnknown
 from ..plan import ScanResult
 from ..scanloop import AsyncScanLoop
@@ -82,14 +82,6 @@ def _hostname(hostport: str) -> str:
     if text.count(":") == 1:
         return text.partition(":")[0]
     return text
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def describe_error(exc: BaseException) -> str:
@@ -166,7 +158,7 @@ class Panel:
 
     def _host_allowed(self, hostport: str) -> bool:
         name = _hostname(hostport)
-        return name in _LOOPBACK_NAMES or _is_ip(name) or name == self.http_host.lower()
+        return name in _LOOPBACK_NAMES or is_ip_address(name) or name == self.http_host.lower()
 
     @web.middleware
     async def _guard(self, request: web.Request,
