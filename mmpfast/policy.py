@@ -15,7 +15,8 @@ import socket
 import time
 from typing import Any, Optional
 
-from .engine import Connection, Operation, PeerClosed, check_endpoint, check_options
+from .engine import (MAX_UDP_BLOCK, Connection, Operation, PeerClosed, check_endpoint, check_options,
+                     check_transport)
 from .errors import (MmpConnectionError, MmpError, MmpNakError, MmpProtocolError, MmpTimeoutError,
                      WriteOutcomeUnknown)
 from .protocol import HEADER_BLOCK
@@ -79,9 +80,14 @@ class ClientCore:
 
     _kind = "Client"
 
-    def __init__(self, host: str, port: int, timeout: object, max_block: object, pipeline: object) -> None:
+    def __init__(self, host: str, port: int, timeout: object, max_block: object, pipeline: object,
+                 transport: object = "tcp") -> None:
         self.host, self.port = check_endpoint(host, port)
         self._timeout, self._max_block, self._pipeline = check_options(timeout, max_block, pipeline)
+        self._transport = check_transport(transport)
+        self._udp = self._transport == "udp"
+        if self._udp and self._max_block > MAX_UDP_BLOCK:
+            raise ValueError(f"max_block {self._max_block} does not fit a UDP datagram (at most {MAX_UDP_BLOCK})")
         self._sock: Any = None     # the blocking client's socket, the asyncio client's protocol
         self._conn = Connection(self._pipeline * (HEADER_BLOCK + self._max_block))
         self._last_used = 0.0     # time.monotonic() at the end of the last exchange
@@ -100,6 +106,11 @@ class ClientCore:
     def pipeline(self) -> int:
         """Most requests in flight at once."""
         return self._pipeline
+
+    @property
+    def transport(self) -> str:
+        """``"tcp"`` (a connection) or ``"udp"`` (one datagram per request, same port)."""
+        return self._transport
 
     @property
     def connected(self) -> bool:
