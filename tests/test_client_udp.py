@@ -342,6 +342,7 @@ def test_udp_soak_short() -> None:
     assert rep["ok"], rep
     for row in rep["clients"]:
         assert row["writes"] > 10 and row["reads"] > 20
+        assert row["writes_unknown"] > 0                          # some acknowledgements were lost
         assert row["writes_sent_twice"] == 0 and row["write_requests_seen"] == row["writes"]
         assert row["reads_wrong"] == 0 and not row["untyped"]
         assert row["answers_dropped"] == row["answers"] // 10

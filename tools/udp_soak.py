@@ -6,7 +6,8 @@ in another thread) each talk to an in-process simulator through their own
 ``UdpRelay``, which forwards every request and drops every ``--drop-every``-th
 answer datagram (deterministically: answers 10, 20, 30, ... with the default).
 Each worker owns 8 scratch-pad int32 entries and, in turn, writes 8 values no
-write ever used and reads them back twice.  Checked:
+write ever used and reads them back one to three times (seeded random, so
+that the dropped answers fall on writes and on reads).  Checked:
 
 * every write is acknowledged or raises ``WriteOutcomeUnknown``, and the relay
   saw its request exactly once (a write is never sent twice);
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import select
 import socket
 import sys
@@ -163,6 +165,7 @@ def blocking_worker(host: str, port: int, index: int, seconds: float, timeout: f
                     seed: int) -> None:
     with Client(host, port, transport="udp", timeout=timeout) as c:
         expected: Optional[List[int]] = None
+        rng = random.Random(seed)
         stop = time.monotonic() + seconds
         k = seed
         while time.monotonic() < stop:
@@ -181,7 +184,7 @@ def blocking_worker(host: str, port: int, index: int, seconds: float, timeout: f
             except Exception as exc:   # noqa: BLE001 - counted as a failure
                 tally.untyped.append(repr(exc))
                 expected = None
-            for _ in range(2):        # three answers a round: the dropped one moves through all three
+            for _ in range(rng.randint(1, 3)):   # a varying round: the dropped answer hits writes and reads
                 try:
                     got = c.read_scratchpad_int32(index, 8)
                 except MmpError:
@@ -201,6 +204,7 @@ async def async_worker(host: str, port: int, index: int, seconds: float, timeout
                        seed: int) -> None:
     async with AsyncClient(host, port, transport="udp", timeout=timeout) as c:
         expected: Optional[List[int]] = None
+        rng = random.Random(seed)
         stop = time.monotonic() + seconds
         k = seed
         while time.monotonic() < stop:
@@ -219,7 +223,7 @@ async def async_worker(host: str, port: int, index: int, seconds: float, timeout
             except Exception as exc:   # noqa: BLE001
                 tally.untyped.append(repr(exc))
                 expected = None
-            for _ in range(2):        # three answers a round: the dropped one moves through all three
+            for _ in range(rng.randint(1, 3)):   # a varying round: the dropped answer hits writes and reads
                 try:
                     got = await c.read_scratchpad_int32(index, 8)
                 except MmpError:
