@@ -348,3 +348,54 @@ def test_udp_soak_short() -> None:
         assert row["answers_dropped"] == row["answers"] // 10
         assert row["read_requests_seen"] > row["reads"]          # dropped read answers were sent again
         assert math.isfinite(rep["seconds"])
+
+
+# ------------------------------------------------------------------------ through the simulator's UDP fault proxy
+faults = pytest.importorskip("mmpfast.sim.faults")
+UdpFault = faults.UdpFault
+
+
+@pytest.fixture
+def proxy(sim: Any) -> Iterator[Any]:
+    with faults.UdpFaultProxy(sim.host, sim.port) as p:
+        yield p
+
+
+def test_proxy_resend_rule(kind: str, sim: Any, tcp: Client, proxy: Any) -> None:
+    sim.set_digital(DI, 20, True)
+    c = make(kind, proxy.host, proxy.port, timeout=0.5)
+    try:
+        proxy.next_answer(UdpFault.drop())
+        assert c.read_digital(DI, 20) is True
+        assert proxy.up_by_tcode == {5: 2} and proxy.dropped == 1
+        proxy.next_answer(UdpFault.drop())
+        with pytest.raises(WriteOutcomeUnknown):
+            c.write_scratchpad_float(30, [6.5])
+        assert proxy.up_by_tcode == {5: 2, 1: 1}
+        assert tcp.read_scratchpad_float(30, 1) == [6.5]
+        proxy.next_answer(UdpFault.delay(0.4))             # past the resend time, before the deadline
+        sim.set_digital(DI, 20, False)
+        assert c.read_digital(DI, 20) is False
+        time.sleep(0.45)                                    # the delayed first answer arrives now
+        sim.set_digital(DI, 20, True)
+        assert c.read_digital(DI, 20) is True               # and is not taken for this one
+        assert proxy.up_by_tcode == {5: 5, 1: 1}
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("fault", ["duplicate", "tl", "tcode", "garbage"])
+def test_proxy_foreign_and_duplicate_answers(kind: str, sim: Any, proxy: Any, fault: str) -> None:
+    c = make(kind, proxy.host, proxy.port, timeout=1.0)
+    try:
+        for v in (2.0, -4.5, 8.25):
+            proxy.next_answer(UdpFault.duplicate(0.0) if fault == "duplicate" else UdpFault.foreign(fault))
+            sim.set_analog(AI, 5, v)
+            assert c.read_analog(AI, 5) == v
+            proxy.next_answer(UdpFault.duplicate(0.0) if fault == "duplicate" else UdpFault.foreign(fault))
+            c.write_scratchpad_int32(50, [int(v * 4)])
+            assert c.read_scratchpad_int32(50, 1) == [int(v * 4)]
+        assert proxy.up_by_tcode == {5: 6, 1: 3}           # nothing sent twice
+        assert (proxy.duplicates if fault == "duplicate" else proxy.foreign) == 6
+    finally:
+        c.close()

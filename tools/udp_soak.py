@@ -3,8 +3,10 @@
 
 A blocking ``Client`` (in a thread) and an ``AsyncClient`` (in an event loop
 in another thread) each talk to an in-process simulator through their own
-``UdpRelay``, which forwards every request and drops every ``--drop-every``-th
-answer datagram (deterministically: answers 10, 20, 30, ... with the default).
+``mmpfast.sim.faults.UdpFaultProxy``, which forwards every request and drops
+every ``--drop-every``-th answer datagram (deterministically: answers 10, 20,
+30, ... with the default).  (``UdpRelay`` below is a smaller relay with a
+per-answer hook, used by the tests to reorder answers and forge senders.)
 Each worker owns 8 scratch-pad int32 entries and, in turn, writes 8 values no
 write ever used and reads them back one to three times (seeded random, so
 that the dropped answers fall on writes and on reads).  Checked:
@@ -241,7 +243,11 @@ async def async_worker(host: str, port: int, index: int, seconds: float, timeout
 
 def run(seconds: float, drop_every: int, timeout: float = 0.25,
         target: Optional[Tuple[str, int]] = None) -> Dict[str, Any]:
-    """Run the soak; returns the figures (``ok`` says whether every check passed)."""
+    """Run the soak; returns the figures (``ok`` says whether every check passed).
+
+    Each client talks through its own ``mmpfast.sim.faults.UdpFaultProxy`` with
+    ``drop_every`` (0: none), whose request log is the count of what was sent."""
+    from mmpfast.sim.faults import UdpFaultProxy
     sim: Any = None
     if target is None:
         from mmpfast.sim import Simulator
@@ -250,35 +256,40 @@ def run(seconds: float, drop_every: int, timeout: float = 0.25,
         target = (sim.host, sim.port)
     try:
         tallies = [Tally("Client"), Tally("AsyncClient")]
-        relays = [UdpRelay(target, drop_every=drop_every) for _ in tallies]
-        t0 = time.monotonic()
-        th = threading.Thread(target=blocking_worker, args=(relays[0].host, relays[0].port, 100, seconds,
-                                                             timeout, tallies[0], 1_000_000))
-        th.start()
-        asyncio.run(async_worker(relays[1].host, relays[1].port, 200, seconds, timeout, tallies[1], 2_000_000))
-        th.join()
-        elapsed = time.monotonic() - t0
-        for r in relays:
-            r.close()
+        proxies = [UdpFaultProxy(target[0], target[1], drop_every=drop_every or None).start()
+                   for _ in tallies]
+        try:
+            t0 = time.monotonic()
+            th = threading.Thread(target=blocking_worker, args=(proxies[0].host, proxies[0].port, 100,
+                                                                 seconds, timeout, tallies[0], 1_000_000))
+            th.start()
+            asyncio.run(async_worker(proxies[1].host, proxies[1].port, 200, seconds, timeout, tallies[1],
+                                     2_000_000))
+            th.join()
+            elapsed = time.monotonic() - t0
+        finally:
+            for p in proxies:
+                p.stop()
     finally:
         if sim is not None:
             sim.stop()
     report: Dict[str, Any] = {"seconds": elapsed, "clients": []}
     ok = True
-    for t, r in zip(tallies, relays):
-        kinds = request_kinds(r.requests)
-        twice = writes_sent_twice(r.requests)
+    for t, px in zip(tallies, proxies):
+        requests = list(px.request_log)
+        kinds = request_kinds(requests)
+        twice = writes_sent_twice(requests)
         reads = t.reads_ok + t.reads_wrong + t.reads_typed_error + t.reads_untyped
         row = {
             "client": t.name, "writes": t.writes, "writes_ok": t.writes_ok, "writes_unknown": t.writes_unknown,
             "writes_other": t.writes_other, "write_requests_seen": kinds.get(1, 0), "writes_sent_twice": twice,
             "reads": reads, "reads_ok": t.reads_ok, "reads_wrong": t.reads_wrong,
             "reads_typed_error": t.reads_typed_error, "read_requests_seen": kinds.get(5, 0),
-            "answers": r.answers, "answers_dropped": r.dropped, "untyped": t.untyped[:5],
+            "answers": px.answers_in, "answers_dropped": px.dropped, "untyped": t.untyped[:5],
         }
         report["clients"].append(row)
         ok = ok and not t.untyped and t.reads_wrong == 0 and twice == 0 and t.writes_other == 0 \
-            and kinds.get(1, 0) == t.writes
+            and kinds.get(1, 0) == t.writes and len(requests) == px.requests_in
     report["ok"] = ok
     return report
 
@@ -295,7 +306,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"{row['writes_unknown']} WriteOutcomeUnknown, {row['writes_other']} other; relay saw "
               f"{row['write_requests_seen']} write requests, {row['writes_sent_twice']} sent twice); "
               f"{row['reads']} reads ({row['reads_ok']} right, {row['reads_wrong']} wrong, "
-              f"{row['reads_typed_error']} typed errors; relay saw {row['read_requests_seen']} read requests); "
+              f"{row['reads_typed_error']} typed errors; proxy saw {row['read_requests_seen']} read requests); "
               f"{row['answers_dropped']} of {row['answers']} answers dropped"
               + (f"; untyped errors: {row['untyped']}" if row["untyped"] else ""))
     print(f"{'OK' if rep['ok'] else 'FAILED'} in {rep['seconds']:.1f} s")
