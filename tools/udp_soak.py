@@ -132,12 +132,12 @@ class UdpRelay:
 
 
 def request_kinds(requests: List[bytes]) -> Counter:
-    """How many requests of each tcode (1 = block write, 5 = block read) the relay saw."""
+    """How many requests of each tcode (1 = block write, 5 = block read) the proxy saw."""
     return Counter(codec.decode_frame(r).tcode for r in requests)
 
 
 def writes_sent_twice(requests: List[bytes]) -> int:
-    """Write requests whose address and data the relay saw more than once (tl ignored)."""
+    """Write requests whose address and data the proxy saw more than once (tl ignored)."""
     seen = Counter(bytes(r[:2]) + bytes(r[3:]) for r in requests if codec.decode_frame(r).tcode == 1)
     return sum(c - 1 for c in seen.values() if c > 1)
 
@@ -153,6 +153,7 @@ class Tally:
     reads_typed_error: int = 0
     reads_untyped: int = 0
     untyped: List[str] = field(default_factory=list)
+    typed: Counter = field(default_factory=Counter)     # typed read errors by class
 
     @property
     def writes(self) -> int:
@@ -189,8 +190,9 @@ def blocking_worker(host: str, port: int, index: int, seconds: float, timeout: f
             for _ in range(rng.randint(1, 3)):   # a varying round: the dropped answer hits writes and reads
                 try:
                     got = c.read_scratchpad_int32(index, 8)
-                except MmpError:
+                except MmpError as exc:
                     tally.reads_typed_error += 1
+                    tally.typed[type(exc).__name__] += 1
                     continue
                 except Exception as exc:   # noqa: BLE001
                     tally.reads_untyped += 1
@@ -228,8 +230,9 @@ async def async_worker(host: str, port: int, index: int, seconds: float, timeout
             for _ in range(rng.randint(1, 3)):   # a varying round: the dropped answer hits writes and reads
                 try:
                     got = await c.read_scratchpad_int32(index, 8)
-                except MmpError:
+                except MmpError as exc:
                     tally.reads_typed_error += 1
+                    tally.typed[type(exc).__name__] += 1
                     continue
                 except Exception as exc:   # noqa: BLE001
                     tally.reads_untyped += 1
@@ -286,6 +289,7 @@ def run(seconds: float, drop_every: int, timeout: float = 0.25,
             "reads": reads, "reads_ok": t.reads_ok, "reads_wrong": t.reads_wrong,
             "reads_typed_error": t.reads_typed_error, "read_requests_seen": kinds.get(5, 0),
             "answers": px.answers_in, "answers_dropped": px.dropped, "untyped": t.untyped[:5],
+            "typed": dict(t.typed),
         }
         report["clients"].append(row)
         ok = ok and not t.untyped and t.reads_wrong == 0 and twice == 0 and t.writes_other == 0 \
@@ -303,10 +307,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     rep = run(args.seconds, args.drop_every, args.timeout)
     for row in rep["clients"]:
         print(f"{row['client']}: {row['writes']} writes ({row['writes_ok']} acknowledged, "
-              f"{row['writes_unknown']} WriteOutcomeUnknown, {row['writes_other']} other; relay saw "
+              f"{row['writes_unknown']} WriteOutcomeUnknown, {row['writes_other']} other; proxy saw "
               f"{row['write_requests_seen']} write requests, {row['writes_sent_twice']} sent twice); "
               f"{row['reads']} reads ({row['reads_ok']} right, {row['reads_wrong']} wrong, "
-              f"{row['reads_typed_error']} typed errors; proxy saw {row['read_requests_seen']} read requests); "
+              f"{row['reads_typed_error']} typed errors{' ' + str(row['typed']) if row['typed'] else ''}; proxy saw {row['read_requests_seen']} read requests); "
               f"{row['answers_dropped']} of {row['answers']} answers dropped"
               + (f"; untyped errors: {row['untyped']}" if row["untyped"] else ""))
     print(f"{'OK' if rep['ok'] else 'FAILED'} in {rep['seconds']:.1f} s")
