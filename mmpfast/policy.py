@@ -114,7 +114,8 @@ class ClientCore:
 
     @property
     def connected(self) -> bool:
-        """True while a TCP connection is open (it may still turn out to be dead)."""
+        """True while a TCP connection (or, over UDP, a connected UDP socket) is open
+        (it may still turn out to be dead)."""
         return self._sock is not None
 
     def __repr__(self) -> str:

@@ -11,7 +11,8 @@ from typing import Any, Iterator, List
 
 import pytest
 
-from mmpfast import (AsyncClient, Client, MmpNakError, MmpTimeoutError, ScanPlan, WriteOutcomeUnknown,
+from mmpfast import (AsyncClient, Client, MmpConnectionError, MmpNakError, MmpTimeoutError, ScanPlan,
+                     WriteOutcomeUnknown,
                      codec, memmap)
 
 from conftest import load_tool
@@ -397,5 +398,27 @@ def test_proxy_foreign_and_duplicate_answers(kind: str, sim: Any, proxy: Any, fa
             assert c.read_scratchpad_int32(50, 1) == [int(v * 4)]
         assert proxy.up_by_tcode == {5: 6, 1: 3}           # nothing sent twice
         assert (proxy.duplicates if fault == "duplicate" else proxy.foreign) == 6
+    finally:
+        c.close()
+
+
+def test_closed_port_is_a_typed_error(kind: str) -> None:
+    """Nothing listens: the ICMP port-unreachable comes back as MmpConnectionError for a read and,
+    for a write that has been sent, WriteOutcomeUnknown (never resent); each at once."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    c = make(kind, "127.0.0.1", port, timeout=1.0)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(MmpConnectionError):
+            c.uptime_ms()
+        with pytest.raises(WriteOutcomeUnknown) as info:
+            c.write(memmap.scratchpad_int32_address(0), b"\x00\x00\x00\x01")
+        assert info.value.address == memmap.scratchpad_int32_address(0)
+        with pytest.raises(MmpConnectionError):
+            c.read_digital(DI, 0)
+        assert time.monotonic() - t0 < 0.9
     finally:
         c.close()
