@@ -12,8 +12,7 @@ from typing import Any, Iterator, List
 import pytest
 
 from mmpfast import (AsyncClient, Client, MmpConnectionError, MmpNakError, MmpTimeoutError, ScanPlan,
-                     WriteOutcomeUnknown,
-                     codec, memmap)
+                     WriteOutcomeUnknown, codec, memmap)
 
 from conftest import load_tool
 from scripted_server import AsyncAdapter
