@@ -1,4 +1,4 @@
-"""The asyncio OptoMMP client (TCP).
+"""The asyncio OptoMMP client (TCP, or UDP with ``transport="udp"``).
 
 ``AsyncClient`` has every public method of ``Client`` (both are built by
 ``mmpfast.engine``); here each is a coroutine function, so
@@ -16,6 +16,10 @@ connection (the next call reconnects), an unacknowledged (or garbled-ack)
 write raises ``WriteOutcomeUnknown`` and is never repeated, a read is repeated
 once on a new connection after a drop (not after a timeout, never for
 read-and-clear areas), a NAK raises ``MmpNakError`` and keeps the connection.
+
+Over UDP the transport is an ``asyncio.DatagramProtocol`` on a connected
+datagram endpoint (``remote_addr``: the kernel drops foreign senders); the
+rules are ``engine.DatagramExchange``'s, as for ``Client``.
 """
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ from types import TracebackType
 from typing import Any, Awaitable, Deque, List, Optional, Type, TypeVar, Union
 
 from . import codec, engine
-from .engine import (DEFAULT_ENCODING, SEND, Buffer, Operation, PeerClosed, Values, exchange,
-                     single_answer, single_request)
+from .engine import (DEFAULT_ENCODING, SEND, Buffer, DatagramExchange, Operation, PeerClosed, Values,
+                     exchange, single_answer, single_request)
 from .errors import MmpConnectionError, MmpError, MmpTimeoutError
 from .plan import ScanPlan, ScanResult
 from .policy import ClientCore
@@ -254,10 +258,79 @@ class _Stream(asyncio.BufferedProtocol):
             self.transport.close()
 
 
+class _Datagrams(asyncio.DatagramProtocol):
+    """One connected UDP endpoint: received datagrams are queued until a call takes them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: Optional[asyncio.DatagramTransport] = None
+        self.queue: Deque[bytes] = deque()
+        self.error: Optional[BaseException] = None
+        self.closed = False
+        self.waiter: Optional["asyncio.Future[None]"] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.queue.append(data)
+        self._wake()
+
+    def error_received(self, exc: Exception) -> None:
+        self.error = exc
+        self._wake()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.closed = True
+        if exc is not None and self.error is None:
+            self.error = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def expire(self) -> None:
+        """The call's deadline passed: the waiting receive raises ``_Deadline``."""
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_exception(_Deadline())
+
+    def gone(self) -> bool:
+        """True when the endpoint was closed (queued datagrams are discarded by the next call)."""
+        return self.closed
+
+    def send(self, data: bytes) -> None:
+        t = self.transport
+        if self.closed or t is None or t.is_closing():
+            raise PeerClosed("UDP endpoint closed")
+        t.sendto(data)
+
+    async def wait(self, until: float) -> None:
+        """Wait for a datagram, an error or the loop time ``until`` (``inf``: no timer)."""
+        if self.queue or self.error is not None or self.closed:
+            return
+        loop = self._loop
+        self.waiter = loop.create_future()
+        handle = loop.call_at(until, self._wake) if until != _NEVER else None
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+            if handle is not None:
+                handle.cancel()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
 class AsyncClient(ClientCore):
     """asyncio OptoMMP client for one controller.
 
-    ``AsyncClient(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1)``,
+    ``AsyncClient(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1, transport="tcp")``,
     options as for ``Client``.  Use ``async with`` or ``await client.close()``.
     One instance belongs to one event loop; its calls are serialised by a lock
     (tasks may share it; a task waiting for the lock counts that wait against its
@@ -267,8 +340,8 @@ class AsyncClient(ClientCore):
     _kind = "AsyncClient"
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 2.0,
-                 max_block: int = MAX_BLOCK, pipeline: int = 1) -> None:
-        super().__init__(host, port, timeout, max_block, pipeline)
+                 max_block: int = MAX_BLOCK, pipeline: int = 1, transport: str = "tcp") -> None:
+        super().__init__(host, port, timeout, max_block, pipeline, transport)
         self._lock = _CallLock()
         self._deadline = _NEVER           # the current call's deadline (loop clock)
         self._watchdog: Optional[asyncio.TimerHandle] = None
@@ -304,6 +377,16 @@ class AsyncClient(ClientCore):
             log.debug("%s:%s: connection went stale, reconnecting", self.host, self.port)
             self._drop()
         loop = asyncio.get_running_loop()
+        if self._udp:
+            try:
+                _d, dproto = await loop.create_datagram_endpoint(
+                    lambda: _Datagrams(loop), remote_addr=(self.host, self.port))
+            except OSError as exc:
+                raise MmpConnectionError(f"{self.host}:{self.port}: cannot open a UDP endpoint: {exc}") from exc
+            self._sock = dproto
+            self._conn.pending_write = None
+            log.debug("%s:%s: UDP endpoint connected", self.host, self.port)
+            return dproto  # type: ignore[return-value]
         try:
             size = self._pipeline * (HEADER_BLOCK + self._max_block)
             _t, proto = await loop.create_connection(lambda: _Stream(loop, size), self.host, self.port)
@@ -314,8 +397,39 @@ class AsyncClient(ClientCore):
         log.debug("%s:%s: connected", self.host, self.port)
         return proto  # type: ignore[no-any-return]
 
+    async def _pump_udp(self, proto: _Datagrams, op: Operation[Any]) -> None:
+        """Exchange ``op`` over datagrams (``engine.DatagramExchange``); the watchdog ends the wait."""
+        loop = asyncio.get_running_loop()
+        x = DatagramExchange(op, self._conn, self._pipeline, self._timeout)
+        queue = proto.queue
+        while queue:                          # discard what came since the last call
+            x.received(queue.popleft(), loop.time())
+        proto.error = None                    # (an ICMP error left by an earlier send)
+        for d in x.start(loop.time()):
+            proto.send(d)
+        while not x.done:
+            now = loop.time()
+            if now >= self._deadline:
+                raise _Deadline()
+            for d in x.due(now):
+                proto.send(d)
+            if queue:
+                for d in x.received(queue.popleft(), now):
+                    proto.send(d)
+                continue
+            if proto.error is not None:
+                err, proto.error = proto.error, None
+                raise err
+            if proto.closed:
+                raise PeerClosed("UDP endpoint closed")
+            await proto.wait(min(x.next_timer(), self._deadline))
+        x.result()
+
     async def _pump(self, proto: _Stream, op: Operation[Any]) -> None:
         conn = self._conn
+        if self._udp:
+            await self._pump_udp(proto, op)  # type: ignore[arg-type]
+            return
         if (len(op.chunks) if op.is_write else len(op.ranges)) == 1 and not _frames_log.isEnabledFor(_DEBUG):
             payload, maxlen, tl = single_request(op, conn)
             proto.splitter.max_frame = maxlen      # a longer answer is an error at its header
@@ -404,7 +518,7 @@ class AsyncClient(ClientCore):
                     err = self._timed_out(None)
                     raise err from err.__cause__
                 except BaseException as exc:
-                    self._failed(exc, op, attempt == 0 and loop.time() < deadline)
+                    self._failed(exc, op, attempt == 0 and loop.time() < deadline and not self._udp)
                     continue
                 finally:
                     self._deadline = _NEVER

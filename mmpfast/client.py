@@ -1,4 +1,4 @@
-"""The blocking OptoMMP client (TCP).
+"""The blocking OptoMMP client (TCP, or UDP with ``transport="udp"``).
 
 ``Client`` only moves bytes: every call is built by ``mmpfast.engine`` and
 every failure judged by ``mmpfast.policy.ClientCore``.  What lives here is the
@@ -16,6 +16,15 @@ socket: a lazy connect with ``TCP_NODELAY``, one deadline per call
   never for read-and-clear / calc-and-set areas (``memmap.read_has_side_effects``);
 * a NAK raises ``MmpNakError`` carrying the request's address; the connection
   stays open.
+
+Over UDP (``transport="udp"``) the socket is a connected UDP socket (the
+kernel drops datagrams from any other address) and every request is one
+datagram, driven by ``engine.DatagramExchange``: answers are matched by tl and
+tcode, anything else is dropped, a plain read's request is sent again once
+when its answer is late, and a write or a read-and-clear read is never sent
+twice.  A call never repeats itself over UDP (the resend rule replaces the
+reconnect-and-repeat of TCP).  The compiled hot path (``mmpfast._wire``) is
+TCP-only; UDP always runs through the engine.
 """
 from __future__ import annotations
 
@@ -27,7 +36,7 @@ from types import TracebackType
 from typing import Any, List, Optional, Type, TypeVar, Union
 
 from . import engine, policy
-from .engine import DEFAULT_ENCODING, SEND, Buffer, Operation, Values, exchange
+from .engine import DEFAULT_ENCODING, SEND, Buffer, DatagramExchange, Operation, Values, exchange
 from .errors import MmpConnectionError, MmpTimeoutError
 from .plan import ScanPlan, ScanResult
 from .policy import ClientCore
@@ -63,7 +72,9 @@ class Client(ClientCore):
     ``Client(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1)``:
     ``timeout`` is the budget of one call in seconds (lock, connect, all
     chunks), ``max_block`` the largest data length of one request in bytes,
-    ``pipeline`` how many requests may be in flight at once (1..64).  The
+    ``pipeline`` how many requests may be in flight at once (1..64),
+    ``transport`` ``"tcp"`` or ``"udp"`` (one request per datagram to the same
+    port; see ``engine.DatagramExchange`` for the matching and resend rules).  The
     connection is made on first use and remade after a failure.  Use it as a
     context manager or call ``close()``.
 
@@ -77,9 +88,10 @@ class Client(ClientCore):
     _kind = "Client"
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 2.0,
-                 max_block: int = MAX_BLOCK, pipeline: int = 1) -> None:
-        super().__init__(host, port, timeout, max_block, pipeline)
+                 max_block: int = MAX_BLOCK, pipeline: int = 1, transport: str = "tcp") -> None:
+        super().__init__(host, port, timeout, max_block, pipeline, transport)
         self._lock = threading.Lock()
+        self._dgram: Optional[memoryview] = None     # UDP receive buffer (one whole datagram)
 
     # ---------------------------------------------------------------- lifecycle
     def connect(self) -> None:
@@ -128,6 +140,8 @@ class Client(ClientCore):
         remaining = deadline - _monotonic()
         if remaining <= 0:
             raise MmpTimeoutError(f"{self.host}:{self.port}: no time left to connect")
+        if self._udp:
+            return self._open_udp()
         try:
             sock = socket.create_connection((self.host, self.port), timeout=remaining)
         except socket.timeout as exc:
@@ -146,6 +160,66 @@ class Client(ClientCore):
         self._conn.pending_write = None
         log.debug("%s:%s: connected", self.host, self.port)
         return sock
+
+    def _peer_gone(self, sock: Any) -> bool:
+        if self._udp:
+            return False          # nothing to lose: what is queued is discarded before each call
+        return super()._peer_gone(sock)
+
+    def _open_udp(self) -> socket.socket:
+        """A UDP socket connected to the controller (no packet is sent)."""
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_DGRAM)
+        except OSError as exc:
+            raise MmpConnectionError(f"{self.host}:{self.port}: cannot resolve: {exc}") from exc
+        last: Optional[OSError] = None
+        for family, kind, proto, _name, addr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.connect(addr)
+            except OSError as exc:
+                sock.close()
+                last = exc
+                continue
+            self._sock = sock
+            self._conn.pending_write = None
+            log.debug("%s:%s: UDP socket connected", self.host, self.port)
+            return sock
+        raise MmpConnectionError(f"{self.host}:{self.port}: cannot open a UDP socket: {last}")
+
+    def _pump_udp(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
+        """Exchange ``op`` over datagrams within ``deadline`` (``engine.DatagramExchange``)."""
+        view = self._dgram
+        if view is None:
+            view = self._dgram = memoryview(bytearray(65536))
+        x = DatagramExchange(op, self._conn, self._pipeline, self._timeout)
+        sock.settimeout(0.0)              # discard what came since the last call
+        while True:
+            try:
+                n = sock.recv_into(view)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:        # an ICMP error left by an earlier send
+                log.debug("%s:%s: discarded a pending socket error: %s", self.host, self.port, exc)
+                continue
+            x.received(view[:n], _monotonic())     # nothing is outstanding yet: dropped
+        now = _monotonic()
+        for d in x.start(now):
+            sock.send(d)
+        while not x.done:
+            now = _monotonic()
+            if now >= deadline:
+                raise TimeoutError("deadline passed")
+            for d in x.due(now):
+                sock.send(d)
+            sock.settimeout(max(min(x.next_timer(), deadline) - now, 0.0001))
+            try:
+                n = sock.recv_into(view)
+            except socket.timeout:
+                continue
+            for d in x.received(view[:n], _monotonic()):
+                sock.send(d)
+        x.result()
 
     def _pump(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
         """Many requests (or a logged exchange): the engine's generator, the socket's
@@ -171,7 +245,9 @@ class Client(ClientCore):
     def _once(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
         """Exchange ``op`` on ``sock``: one request through the compiled hot path, else the engine."""
         conn = self._conn
-        if _frames_log.isEnabledFor(_DEBUG):
+        if self._udp:
+            self._pump_udp(sock, op, deadline)
+        elif _frames_log.isEnabledFor(_DEBUG):
             self._pump(sock, op, deadline)          # the engine logs every frame
         elif op.is_write:
             if len(op.chunks) != 1:
@@ -228,7 +304,7 @@ class Client(ClientCore):
                     raise err from err.__cause__
                 except BaseException as exc:
                     now = _monotonic()
-                    self._failed(exc, op, attempt == 0 and deadline - now > 0)
+                    self._failed(exc, op, attempt == 0 and deadline - now > 0 and not self._udp)
                     continue
                 self._last_used = _monotonic()
                 return op.finish()

@@ -15,7 +15,8 @@ import socket
 import time
 from typing import Any, Optional
 
-from .engine import Connection, Operation, PeerClosed, check_endpoint, check_options
+from .engine import (MAX_UDP_BLOCK, Connection, Operation, PeerClosed, check_endpoint, check_options,
+                     check_transport)
 from .errors import (MmpConnectionError, MmpError, MmpNakError, MmpProtocolError, MmpTimeoutError,
                      WriteOutcomeUnknown)
 from .protocol import HEADER_BLOCK
@@ -79,9 +80,14 @@ class ClientCore:
 
     _kind = "Client"
 
-    def __init__(self, host: str, port: int, timeout: object, max_block: object, pipeline: object) -> None:
+    def __init__(self, host: str, port: int, timeout: object, max_block: object, pipeline: object,
+                 transport: object = "tcp") -> None:
         self.host, self.port = check_endpoint(host, port)
         self._timeout, self._max_block, self._pipeline = check_options(timeout, max_block, pipeline)
+        self._transport = check_transport(transport)
+        self._udp = self._transport == "udp"
+        if self._udp and self._max_block > MAX_UDP_BLOCK:
+            raise ValueError(f"max_block {self._max_block} does not fit a UDP datagram (at most {MAX_UDP_BLOCK})")
         self._sock: Any = None     # the blocking client's socket, the asyncio client's protocol
         self._conn = Connection(self._pipeline * (HEADER_BLOCK + self._max_block))
         self._last_used = 0.0     # time.monotonic() at the end of the last exchange
@@ -102,8 +108,14 @@ class ClientCore:
         return self._pipeline
 
     @property
+    def transport(self) -> str:
+        """``"tcp"`` (a connection) or ``"udp"`` (one datagram per request, same port)."""
+        return self._transport
+
+    @property
     def connected(self) -> bool:
-        """True while a TCP connection is open (it may still turn out to be dead)."""
+        """True while a TCP connection (or, over UDP, a connected UDP socket) is open
+        (it may still turn out to be dead)."""
         return self._sock is not None
 
     def __repr__(self) -> str:
