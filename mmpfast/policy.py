@@ -4,8 +4,8 @@
 socket, protocol state) and decides, once for both, what a failure means:
 which errors close the connection, when a read may be repeated, when a write
 becomes ``WriteOutcomeUnknown``.  The transports (``mmpfast.client``,
-``mmpfast.aio``) only move bytes; the request engine (``mmpfast.engine``)
-turns calls into frames and frames into results.
+``mmpfast.aio``) only move bytes; the calls (``mmpfast.calls``) and the request
+engine (``mmpfast.engine``) turn calls into frames and frames into results.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import socket
 import time
 from typing import Any, Optional
 
-from .engine import Connection, Operation, PeerClosed, check_endpoint, check_options
+from .calls import check_endpoint, check_options
+from .engine import Connection, Operation, PeerClosed
 from .errors import (MmpConnectionError, MmpError, MmpNakError, MmpProtocolError, MmpTimeoutError,
                      WriteOutcomeUnknown)
 from .protocol import HEADER_BLOCK
