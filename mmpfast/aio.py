@@ -26,17 +26,17 @@ import sys
 import time
 from collections import deque
 from types import TracebackType
-from typing import Any, Awaitable, Deque, List, Optional, Type, TypeVar, Union
+from typing import Any, Awaitable, Deque, List, Optional, Tuple, Type, TypeVar, Union
 
 from . import calls, codec
-from .calls import DEFAULT_ENCODING, Buffer, Values
-from .engine import (SEND, Operation, PeerClosed, exchange,
+from .checks import DEFAULT_ENCODING, Buffer, Values
+from .engine import (SEND, Operation, PeerClosed, begin_custom, exchange,
                      single_answer, single_request)
 from .errors import MmpConnectionError, MmpError, MmpTimeoutError
 from .plan import ScanPlan, ScanResult
 from .policy import ClientCore
 from .protocol import DEFAULT_PORT, HEADER_BLOCK, HEADER_SHORT, MAX_BLOCK
-from .records import AnalogChannel, DigitalChannel, Status
+from .records import AnalogChannel, DigitalChannel, DigitalCounts, PointConfig, Status
 
 T = TypeVar("T")
 
@@ -268,8 +268,8 @@ class AsyncClient(ClientCore):
     _kind = "AsyncClient"
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 2.0,
-                 max_block: int = MAX_BLOCK, pipeline: int = 1) -> None:
-        super().__init__(host, port, timeout, max_block, pipeline)
+                 max_block: int = MAX_BLOCK, pipeline: int = 1, device: str = "epic") -> None:
+        super().__init__(host, port, timeout, max_block, pipeline, device)
         self._lock = _CallLock()
         self._deadline = _NEVER           # the current call's deadline (loop clock)
         self._watchdog: Optional[asyncio.TimerHandle] = None
@@ -385,6 +385,7 @@ class AsyncClient(ClientCore):
             conn = self._conn
             for attempt in (0, 1):
                 conn.pending_write = None
+                conn.pending_clear = False
                 proto = self._sock
                 if proto is None or self._stale(proto, op):
                     try:
@@ -400,6 +401,8 @@ class AsyncClient(ClientCore):
                     return None
                 self._watch(loop, deadline)
                 try:
+                    if op.custom is not None:
+                        begin_custom(op, conn)
                     await self._pump(proto, op)
                 except _Deadline:
                     err = self._timed_out(None)
@@ -454,28 +457,62 @@ class AsyncClient(ClientCore):
         return await self._execute(calls.op_powerup_clear(self._max_block))
 
     async def read_digital(self, module: int, channel: int) -> bool:
-        """State of EPIC digital ``module`` 0..15, ``channel`` 0..63 (4-byte read of slot +0)."""
-        return await self._execute(calls.op_read_digital(self._max_block, module, channel))
+        """State of a digital point: one 4-byte read.  EPIC: ``module`` 0..15, ``channel`` 0..63,
+        slot +0 of 0xF01E0000 + 0x1000*m + 0x40*c; SNAP: channel 0..3, 0xF0800000 + 0x40*p
+        (p = 4*module + channel)."""
+        return await self._execute(calls.op_read_digital(self._max_block, self._device, module, channel))
 
     async def write_digital(self, module: int, channel: int, state: bool) -> None:
-        """Turn an EPIC digital output on (``True``/1) or off (``False``/0): 4-byte write of slot +0."""
-        return await self._execute(calls.op_write_digital(self._max_block, module, channel, state))
+        """Turn a digital output on (``True``/1) or off (``False``/0): one 4-byte write.
+        EPIC: ``state`` at slot +0 of 0xF0220000 + 0x1000*m + 0x40*c; SNAP: ``00 00 00 01`` at
+        0xF0900000 + 0x40*p (turn on) or + 4 (turn off)."""
+        return await self._execute(calls.op_write_digital(self._max_block, self._device, module, channel, state))
 
     async def read_digital_channel(self, module: int, channel: int) -> DigitalChannel:
-        """The whole digital channel record (``DigitalChannel``), one block read."""
-        return await self._execute(calls.op_read_digital_channel(self._max_block, module, channel))
+        """The whole digital channel record (``DigitalChannel``), one block read.  SNAP: the
+        point record 0xF0800000 + 0x40*p; ``feature_type`` is its counter-active word (1 while
+        counting, the counter feature's code) and ``quality`` is 0 (SNAP PAC has no quality word)."""
+        return await self._execute(calls.op_read_digital_channel(self._max_block, self._device, module, channel))
 
     async def read_analog(self, module: int, channel: int) -> float:
-        """Value (float32, engineering units) of an EPIC analog channel."""
-        return await self._execute(calls.op_read_analog(self._max_block, module, channel))
+        """Value (float32, engineering units) of an analog point: EPIC 0xF0260000 + 0x1000*m +
+        0x40*c, SNAP 0xF0A00000 + 0x40*p."""
+        return await self._execute(calls.op_read_analog(self._max_block, self._device, module, channel))
 
     async def write_analog(self, module: int, channel: int, value: float) -> None:
-        """Set an EPIC analog output (float32 EU).  NaN and infinities are ``ValueError``."""
-        return await self._execute(calls.op_write_analog(self._max_block, module, channel, value))
+        """Set an analog output (float32 EU): EPIC 0xF02A0000 + 0x1000*m + 0x40*c, SNAP
+        0xF0B00000 + 0x40*p.  NaN and infinities are ``ValueError``."""
+        return await self._execute(calls.op_write_analog(self._max_block, self._device, module, channel, value))
 
     async def read_analog_channel(self, module: int, channel: int) -> AnalogChannel:
-        """Value, minimum, maximum and quality of an analog channel (``AnalogChannel``)."""
-        return await self._execute(calls.op_read_analog_channel(self._max_block, module, channel))
+        """Value, minimum, maximum and quality of an analog channel (``AnalogChannel``).  SNAP: the
+        point record 0xF0A00000 + 0x40*p; ``quality`` is 0 (SNAP PAC has no quality word)."""
+        return await self._execute(calls.op_read_analog_channel(self._max_block, self._device, module, channel))
+
+    async def read_clear_digital(self, module: int, channel: int) -> DigitalCounts:
+        """Read and clear a digital point's feature value (counts) and latches (``DigitalCounts``).
+
+        EPIC: one 12-byte read of 0xF02E0000 + 0x600*m + 0x18*c; SNAP: 4-byte reads of
+        0xF0F00000 + 4*p, + 0x100, + 0x200.  The device clears what it returns: the call is
+        never repeated (a lost answer is ``MmpTimeoutError`` / ``MmpConnectionError``)."""
+        return await self._execute(calls.op_read_clear_digital(self._max_block, self._device, module, channel))
+
+    async def read_clear_analog_minmax(self, module: int, channel: int) -> Tuple[float, float]:
+        """Read and reset an analog point's ``(minimum, maximum)`` (float32 EU).  EPIC: one 8-byte
+        read of 0xF01D4000 + 0x300*m + 0x0C*c; SNAP: 0xF0F80000 + 4*p and + 0x100.  Never
+        repeated, as ``read_clear_digital``."""
+        return await self._execute(calls.op_read_clear_analog_minmax(self._max_block, self._device, module, channel))
+
+    async def read_point_config(self, module: int, channel: int) -> PointConfig:
+        """A point's configuration (``PointConfig``: module and point type, feature, scaling,
+        watchdog, name), one block read: EPIC 0x63 bytes at 0xF0100000 + 0x3000*m + 0xC0*c,
+        SNAP 0x40 bytes at 0xF0C00000 + 0x40*p.  Absent modules and channels read as zeros."""
+        return await self._execute(calls.op_read_point_config(self._max_block, self._device, module, channel))
+
+    async def write_point_feature(self, module: int, channel: int, feature: int) -> None:
+        """Set a point's feature (uint32 0..0xFFFFFFFF: 0 none, 1 counter, ...): one 4-byte
+        write at +0x08 of its configuration record (see ``read_point_config``)."""
+        return await self._execute(calls.op_write_point_feature(self._max_block, self._device, module, channel, feature))
 
     async def read_scratchpad_int32(self, index: int, count: int = 1) -> List[int]:
         """``count`` int32 values from logical index 0..10239 (spanning areas 1-3), as ``list[int]``."""
@@ -516,14 +553,25 @@ class AsyncClient(ClientCore):
         bytes-like objects are stored as they are).  Over 128 bytes is ``ValueError``."""
         return await self._execute(calls.op_write_scratchpad_string(self._max_block, slot, text, encoding))
 
+    async def prepare(self, plan: ScanPlan) -> None:
+        """Write ``plan.custom_writes`` (the plan's custom-area address list, from 0xF0D50000) and
+        remember on this connection that it holds them; ``scan`` needs it for a plan with
+        ``custom_addresses``.  A plan without them sends nothing.  The connection forgets it
+        when it is remade, or when another list (or any raw write over 0xF0D50000..0xF0D50FFF)
+        is written: prepare again then."""
+        return await self._execute(calls.op_prepare(self._max_block, self._device, self._conn, plan))
+
     async def scan_into(self, plan: ScanPlan, buffer: Buffer) -> None:
         """Run ``plan``'s block reads, pipelined, scattering the data into ``buffer``
         (writable, at least ``plan.buffer_size`` bytes).  Returns ``None``.
-        A plan with no points sends nothing; ``plan`` not a ``ScanPlan`` is ``TypeError``."""
-        return await self._execute(calls.op_scan_into(self._max_block, plan, buffer))
+        A plan with no points sends nothing; ``plan`` not a ``ScanPlan`` is ``TypeError``, a plan
+        of another device ``ValueError``, a custom-area plan this connection was not prepared
+        for ``MmpError`` (nothing sent).  Read-and-clear requests (from ``plan.clear_from``) go
+        after every plain answer and are never repeated."""
+        return await self._execute(calls.op_scan_into(self._max_block, self._device, plan, buffer))
 
     async def scan(self, plan: ScanPlan) -> ScanResult:
         """One pass of ``plan``: a new buffer filled as ``scan_into`` does, as ``plan.result(buffer)``.
         A plan with no points sends nothing and returns an empty ``ScanResult``."""
-        return await self._execute(calls.op_scan(self._max_block, plan))
+        return await self._execute(calls.op_scan(self._max_block, self._device, plan))
     # ---- END generated calls
