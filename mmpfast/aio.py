@@ -258,8 +258,8 @@ class _Stream(asyncio.BufferedProtocol):
 class AsyncClient(ClientCore):
     """asyncio OptoMMP client for one controller.
 
-    ``AsyncClient(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1)``,
-    options as for ``Client``.  Use ``async with`` or ``await client.close()``.
+    ``AsyncClient(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1, device="epic")``,
+    options (and the ``prepare`` rule of the custom area) as for ``Client``.  Use ``async with`` or ``await client.close()``.
     One instance belongs to one event loop; its calls are serialised by a lock
     (tasks may share it; a task waiting for the lock counts that wait against its
     own call's ``timeout``).  It is not thread-safe.

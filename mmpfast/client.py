@@ -62,12 +62,22 @@ def _arm(sock: socket.socket, deadline: float, slack: float) -> None:
 class Client(ClientCore):
     """Blocking OptoMMP client for one controller.
 
-    ``Client(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1)``:
+    ``Client(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1, device="epic")``:
     ``timeout`` is the budget of one call in seconds (lock, connect, all
     chunks), ``max_block`` the largest data length of one request in bytes,
-    ``pipeline`` how many requests may be in flight at once (1..64).  The
+    ``pipeline`` how many requests may be in flight at once (1..64),
+    ``device`` the memory map of the point calls and scans: ``"epic"`` (groov
+    EPIC channel slots, module 0..15, channel 0..63) or ``"snap"`` (SNAP PAC
+    points p = 4·module + channel, channel 0..3, PROTOCOL.md §3.7).  The
     connection is made on first use and remade after a failure.  Use it as a
     context manager or call ``close()``.
+
+    Custom area: ``prepare(plan)`` writes a plan's address list and this
+    connection remembers it; a connection that is remade (after a failure,
+    ``close()`` or an idle check) forgets it, since another client may have
+    written the device's one list meanwhile, or the device restarted: scanning
+    such a plan then raises ``MmpError`` before anything is sent, until
+    ``prepare`` is called again.
 
     Thread safety: one ``Client`` may be shared by threads; its calls are
     serialised by a lock (one request/answer exchange at a time per
