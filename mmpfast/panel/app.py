@@ -372,9 +372,7 @@ class Panel:
         feature = sim.memory.read(memmap.digital_read_address(m, c) + memmap.DIG_FEATURE_TYPE, 4)
         if int.from_bytes(feature, "big") != 1:
             sim.set_feature(m, c, 1)
-        state = sim.get_digital(m, c)
-        sim.set_digital(m, c, not state)
-        sim.set_digital(m, c, state)
+        sim.pulse(m, c)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, http_host: str = "127.0.0.1", http_port: int = 8765) -> str:
