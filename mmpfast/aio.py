@@ -386,6 +386,8 @@ class AsyncClient(ClientCore):
             for attempt in (0, 1):
                 conn.pending_write = None
                 conn.pending_clear = False
+                if op is not None and op.custom is not None:
+                    begin_custom(op, conn)      # not prepared: raised before connecting
                 proto = self._sock
                 if proto is None or self._stale(proto, op):
                     try:
@@ -402,7 +404,7 @@ class AsyncClient(ClientCore):
                 self._watch(loop, deadline)
                 try:
                     if op.custom is not None:
-                        begin_custom(op, conn)
+                        begin_custom(op, conn)      # again: a connection remade just now forgot it
                     await self._pump(proto, op)
                 except _Deadline:
                     err = self._timed_out(None)

@@ -232,13 +232,15 @@ class Client(ClientCore):
                 conn.pending_write = None
                 conn.pending_clear = False
                 try:
+                    if op.custom is not None:
+                        begin_custom(op, conn)      # not prepared: raised before connecting
                     sock = self._sock
                     # a plain read on a connection used moments ago skips the idle check (policy)
                     if (sock is None or op.is_write or now - self._last_used >= policy.STALE_CHECK_AFTER
                             or not (op.retry or op.may_retry())):
                         sock = self._ensure(deadline, op)
                     if op.custom is not None:
-                        begin_custom(op, conn)
+                        begin_custom(op, conn)      # again: a connection remade just now forgot it
                     self._once(sock, op, deadline)
                 except TimeoutError as exc:
                     err = self._timeout_error(exc)

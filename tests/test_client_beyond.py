@@ -418,8 +418,10 @@ def test_custom_scan_is_not_repeated_on_a_new_connection(proxied: Tuple[Simulato
     with pytest.raises(MmpConnectionError):
         c.scan(gathered)
     assert proxy.up_by_tcode == {TCODE_READ: 1}
+    connections = proxy.connections
     with pytest.raises(MmpError, match="prepare"):
         c.scan(gathered)
+    assert proxy.connections == connections and not c.connected    # raised before connecting
 
 
 # =============================================================================
