@@ -125,6 +125,9 @@ def test_point_config_of_the_rack(rig: Tuple[Simulator, Any]) -> None:
         assert cfg.gain == 1.0 and cfg.name == "" and cfg.watchdog_enabled is False
         analog = kind_ in ("ai", "ao")
         assert (cfg.high_scale, cfg.low_scale) == ((10.0, -10.0) if analog else (0.0, 0.0))
+    # the name field, +0x30 of the record (EPIC 0xF0100000 + 0xC0*1, SNAP 0xF0C00000 + 0x40*1)
+    c.write(0xF01000F0 if c.device == "epic" else 0xF0C00070, b"PUMP 1\0")
+    assert c.read_point_config(0, 1).name == "PUMP 1"
     empty = c.read_point_config(5, 0)                       # an empty slot reads as zeros
     assert empty == PointConfig(0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False, "")
 
