@@ -221,7 +221,8 @@ def op_read_analog_channel(step: int, device: str, module: object,
     return read_op(address, n, step, buf, finish)
 
 
-def _clearing_read(step: int, requests: Tuple[Tuple[int, int], ...], finish: Callable[[bytearray], T]) -> Operation[T]:
+def _clearing_read(step: int, requests: Tuple[Tuple[int, int], ...],
+                   finish: Callable[[bytearray], T]) -> Operation[T]:
     """The reads ``requests`` (each chunked at ``step``) joined in one buffer; every one of
     them changes the device, so the operation is never repeated (``clear_from`` 0)."""
     ranges: List[Tuple[int, int]] = []

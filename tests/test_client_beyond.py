@@ -516,7 +516,8 @@ def test_prepare_sends_the_address_list(scripted: ScriptedServer, kind: str) -> 
         scripted.clear()
         c.scan(p)
         reqs = [mmpfast.codec.decode_frame(f) for f in sent(scripted, len(p.requests))]
-        gathered = [(f.address & 0xFFFFFFFF, f.data_length) for f in reqs if 0xF0D60000 <= f.address & 0xFFFFFFFF < 0xF0D61000]
+        spans = [(f.address & 0xFFFFFFFF, f.data_length) for f in reqs]
+        gathered = [(a, n) for a, n in spans if 0xF0D60000 <= a < 0xF0D61000]
         assert gathered and gathered[0][0] == 0xF0D60000
         assert sum(n for _, n in gathered) == 4 * len(addresses)
     finally:

@@ -154,7 +154,8 @@ def _run_scan(args: argparse.Namespace) -> int:
     if args.channels is None:
         args.channels = memmap.SNAP_CHANNELS if args.device == "snap" else 32
     if not 1 <= args.channels <= most:
-        raise UsageError(f"--channels must be 1..{most}" + (" with --device snap" if args.device == "snap" else ""))
+        where = " with --device snap" if args.device == "snap" else ""
+        raise UsageError(f"--channels must be 1..{most}{where}")
     if args.count is not None and args.count < 1:
         raise UsageError("--count must be at least 1")
     if args.duration is not None and not args.duration > 0:
