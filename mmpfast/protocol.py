@@ -76,6 +76,11 @@ def tl_of(header: HeaderBytes) -> int:
     return header[OFF_TL] >> 2
 
 
+def source_id_of(header: HeaderBytes) -> int:
+    """The source_ID of the frame that starts ``header`` (bytes 4-5, big-endian)."""
+    return (header[OFF_SOURCE_ID] << 8) | header[OFF_SOURCE_ID + 1]
+
+
 def set_tl(header: bytearray, tl: int) -> None:
     """Give the frame in ``header`` transaction label ``tl`` (0..63), keeping the rt bits."""
     header[OFF_TL] = ((tl % TL_MODULO) << 2) | (header[OFF_TL] & 3)

@@ -3,7 +3,7 @@
 ``FaultProxy(upstream_host, upstream_port)`` listens on 127.0.0.1 (port 0 =
 any free port) in a background thread; each client connection gets its own
 upstream connection.  Requests are forwarded unchanged (and counted per
-tcode); responses are framed with ``codec.frame_length`` and, one by one,
+tcode); responses are framed with the codec's splitter and, one by one,
 take the next entry of a fault queue shared by all connections::
 
     with Simulator() as sim, FaultProxy(sim.host, sim.port) as proxy:
@@ -43,16 +43,22 @@ from types import TracebackType
 from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple, Type
 
 from .. import codec
-from ..errors import MmpProtocolError
 from ..protocol import (
     HEADER_BLOCK,
+    HeaderBytes,
     MIN_PEEK,
-    MIN_PEEK_VARIABLE,
+    OFF_SOURCE_ID,
     OFF_TL,
     TCODE_READ_BLOCK_RESPONSE,
     TCODE_WRITE_RESPONSE,
-    VARIABLE_TCODES,
+    VALID_TCODES,
+    set_tcode,
+    set_tl,
+    source_id_of,
+    tcode_of,
+    tl_of,
 )
+from .framing import whole_frames
 
 log = logging.getLogger("mmpfast.sim.faults")
 
@@ -273,6 +279,11 @@ class FaultProxy:
                         pass
             self._tasks.discard(task)
 
+    def _count_up(self, frame: HeaderBytes) -> None:
+        tcode = tcode_of(frame)
+        self.frames_up += 1
+        self.up_by_tcode[tcode] = self.up_by_tcode.get(tcode, 0) + 1
+
     async def _pump_up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         pending = bytearray()
         framing = True
@@ -283,53 +294,42 @@ class FaultProxy:
             if framing:
                 pending += chunk
                 pos = 0
-                while len(pending) - pos >= MIN_PEEK:
-                    try:
-                        n = codec.frame_length(bytes(pending[pos:pos + MIN_PEEK_VARIABLE]))
-                    except MmpProtocolError:
-                        tcode = pending[pos + 3] >> 4
-                        self.frames_up += 1
-                        self.up_by_tcode[tcode] = self.up_by_tcode.get(tcode, 0) + 1
-                        framing = False     # cannot resynchronise; stop counting
-                        break
-                    if n is None or len(pending) - pos < n:
-                        break
-                    tcode = pending[pos + 3] >> 4
-                    self.frames_up += 1
-                    self.up_by_tcode[tcode] = self.up_by_tcode.get(tcode, 0) + 1
-                    pos += n
-                del pending[:pos]
-                if not framing:
+                for stop in whole_frames(pending):
+                    self._count_up(pending[pos:pos + MIN_PEEK])
+                    pos = stop
+                if len(pending) - pos >= MIN_PEEK and tcode_of(pending[pos:pos + MIN_PEEK]) not in VALID_TCODES:
+                    self._count_up(pending[pos:pos + MIN_PEEK])
+                    framing = False     # cannot resynchronise; stop counting
                     pending.clear()
+                else:
+                    del pending[:pos]
             writer.write(chunk)
             await writer.drain()
 
-    async def _read_frame(self, reader: asyncio.StreamReader) -> Optional[bytes]:
-        try:
-            head = await reader.readexactly(MIN_PEEK)
-        except asyncio.IncompleteReadError:
-            return None
-        tcode = head[3] >> 4
-        if tcode in VARIABLE_TCODES:
-            try:
-                head += await reader.readexactly(MIN_PEEK_VARIABLE - MIN_PEEK)
-            except asyncio.IncompleteReadError:
+    @staticmethod
+    async def _read_frame(reader: asyncio.StreamReader, buf: bytearray) -> Optional[bytes]:
+        """The next whole frame from upstream (``buf`` holds what was read beyond the last
+        one); ``None`` at the end of the stream."""
+        while True:
+            one = whole_frames(buf, 1)
+            if one:
+                frame = bytes(buf[:one[0]])
+                del buf[:one[0]]
+                return frame
+            if len(buf) >= MIN_PEEK and tcode_of(buf) not in VALID_TCODES:
+                # undefined tcode from upstream: forward what is there as one piece
+                frame = bytes(buf)
+                buf.clear()
+                return frame
+            chunk = await reader.read(65536)
+            if not chunk:
                 return None
-        try:
-            n = codec.frame_length(head)
-        except MmpProtocolError:
-            # undefined tcode from upstream: forward what is there as one piece
-            rest = await reader.read(65536)
-            return head + rest
-        assert n is not None
-        try:
-            return head + await reader.readexactly(n - len(head))
-        except asyncio.IncompleteReadError:
-            return None
+            buf += chunk
 
     async def _pump_down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buf = bytearray()
         while True:
-            frame = await self._read_frame(reader)
+            frame = await self._read_frame(reader, buf)
             if frame is None:
                 return
             fault = self._take()
@@ -368,15 +368,13 @@ class FaultProxy:
                 writer.write(bytes(b))
             elif kind == "change_tl":
                 b = bytearray(frame)
-                old = b[OFF_TL] >> 2
-                tl = (old + 1) % 64 if fault.tl is None else fault.tl % 64
-                b[OFF_TL] = (tl << 2) | (b[OFF_TL] & 3)
+                set_tl(b, tl_of(b) + 1 if fault.tl is None else fault.tl)
                 self.frames_down += 1
                 writer.write(bytes(b))
             elif kind == "unknown_tcode":
                 b = bytearray(HEADER_BLOCK)
                 b[OFF_TL] = frame[OFF_TL]
-                b[3] = UNKNOWN_TCODE << 4
+                set_tcode(b, UNKNOWN_TCODE)
                 self.frames_down += 1
                 writer.write(bytes(b))
             elif kind == "reset":
@@ -460,7 +458,7 @@ class UdpFault:
 
 
 def _answer_tl(frame: bytes) -> Optional[int]:
-    return frame[OFF_TL] >> 2 if len(frame) > OFF_TL else None
+    return tl_of(frame) if len(frame) > OFF_TL else None
 
 
 def foreign_datagram(answer: bytes, fault: UdpFault) -> bytes:
@@ -468,13 +466,13 @@ def foreign_datagram(answer: bytes, fault: UdpFault) -> bytes:
     if fault.what == "garbage" or len(answer) < MIN_PEEK:
         return GARBAGE if fault.data is None else fault.data
     b = bytearray(answer)
-    tl = b[OFF_TL] >> 2
-    sid = (b[4] << 8) | b[5] if len(b) >= 6 else 0
+    tl = tl_of(b)
+    sid = source_id_of(b) if len(b) >= OFF_SOURCE_ID + 2 else 0
     if fault.what == "tl":
         new = (tl + 1) % 64 if fault.tl is None else fault.tl
-        b[OFF_TL] = (new << 2) | (b[OFF_TL] & 3)
+        set_tl(b, new)
         return bytes(b)
-    tcode = b[3] >> 4
+    tcode = tcode_of(b)
     if tcode == TCODE_READ_BLOCK_RESPONSE:
         return codec.encode_write_response(tl, 0, sid)
     if tcode == TCODE_WRITE_RESPONSE:
@@ -766,7 +764,7 @@ class UdpFaultProxy:
         if k is not None and n % k == 0:
             self.requests_dropped += 1
             return
-        tcode = data[3] >> 4 if len(data) >= MIN_PEEK else -1
+        tcode = tcode_of(data) if len(data) >= MIN_PEEK else -1
         self.frames_up += 1
         self.up_by_tcode[tcode] = self.up_by_tcode.get(tcode, 0) + 1
         self.request_log.append(data)
