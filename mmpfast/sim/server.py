@@ -52,7 +52,6 @@ import time
 from typing import Any, Callable, Deque, List, Optional, Set, Tuple
 
 from .. import codec
-from ..errors import MmpProtocolError
 from ..protocol import HEADER_BLOCK, MAX_DATA_LENGTH, MIN_PEEK, REQUEST_TCODES, TCODE_READ_BLOCK, tcode_of
 from .framing import bad_request_head, whole_frames
 from .memory import Memory
