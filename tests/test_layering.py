@@ -22,11 +22,11 @@ PKG = Path(mmpfast.__file__).resolve().parent
 IO_MODULES = {"socket", "select", "selectors", "asyncio", "time", "ssl"}
 #: the sans-I/O core (modules that may be absent in some versions are skipped)
 CORE = ["protocol", "memmap", "errors", "codec", "_codec_py", "_gather", "records", "points",
-        "coverage", "plan", "result", "engine", "calls"]
+        "coverage", "plan", "result", "engine", "calls", "datagrams", "checks"]
 PLANNER = ["records", "points", "coverage", "plan", "result"]
 TRANSPORTS = {"client", "aio", "policy", "wire", "_wire_py", "_wire", "udp", "scanloop"}
-REQUEST_SIDE = {"engine", "calls"} | TRANSPORTS
-CLIENT_SIDE = {"client", "aio", "policy", "engine", "calls", "wire", "_wire_py", "_wire", "udp"}
+REQUEST_SIDE = {"engine", "calls", "checks", "datagrams"} | TRANSPORTS
+CLIENT_SIDE = {"client", "aio", "policy", "engine", "calls", "datagrams", "checks", "wire", "_wire_py", "_wire", "udp"}
 
 
 def _module_path(name: str) -> Path:
