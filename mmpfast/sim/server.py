@@ -1,7 +1,7 @@
 """asyncio transport of the simulator: TCP and UDP on one port, streaming.
 
 All protocol decisions live in ``Memory.respond``; this module frames the
-TCP byte stream with ``codec.frame_length``, paces answers (``latency``),
+TCP byte stream with the codec's splitter (``framing``), paces answers (``latency``),
 and writes each response with exactly one ``transport.write``.
 
 What one connection can make the simulator hold, whatever its peer does
@@ -52,8 +52,8 @@ import time
 from typing import Any, Callable, Deque, List, Optional, Set, Tuple
 
 from .. import codec
-from ..errors import MmpProtocolError
-from ..protocol import HEADER_BLOCK, MAX_DATA_LENGTH, MIN_PEEK, REQUEST_TCODES, TCODE_READ_BLOCK
+from ..protocol import HEADER_BLOCK, MAX_DATA_LENGTH, MIN_PEEK, REQUEST_TCODES, TCODE_READ_BLOCK, tcode_of
+from .framing import bad_request_head, whole_frames
 from .memory import Memory
 
 log = logging.getLogger("mmpfast.sim")
@@ -489,21 +489,40 @@ class _TcpConnection(asyncio.Protocol):
         end = len(buf)
         pacer = self.pacer
         memory = self.memory
+        stats = memory.stats
         transport = self.transport
-        frame_length = codec.frame_length
         stalled = False
         mv = memoryview(buf)
         try:
-            while end - pos >= MIN_PEEK:
+            for stop in whole_frames(mv):
                 if pacer is None:
                     if self.writing_paused:
                         stalled = True      # the peer is not reading: answer nothing more
                         break
-                elif pacer.pending_bytes >= MAX_PENDING_BYTES:
-                    stalled = True
-                    break
-                tcode = mv[pos + 3] >> 4
-                if tcode not in REQUEST_TCODES:
+                    resp, close = memory.respond(mv[pos:stop])
+                    stats.frames_out += 1
+                    transport.write(resp)  # type: ignore[union-attr]  # one write per response
+                    if close:       # a response's tcode: answered rcode 1; cannot resynchronise
+                        log.warning("undefined tcode from %s: answered rcode 1, closing",
+                                    _fmt_peer(self.peer))
+                        self.close()
+                        pos = end
+                        self._reject()
+                        break
+                else:
+                    if pacer.pending_bytes >= MAX_PENDING_BYTES:
+                        stalled = True
+                        break
+                    frame = bytes(mv[pos:stop])
+                    pacer.put(frame, stop - pos)
+                    if bad_request_head(frame):     # answered rcode 1 in turn, then closed
+                        pos = end
+                        self._reject()
+                        break
+                pos = stop
+            else:
+                if bad_request_head(mv, pos) and not (
+                        self.writing_paused if pacer is None else pacer.pending_bytes >= MAX_PENDING_BYTES):
                     # cannot resynchronise: answer rcode 1 and close (after earlier answers)
                     item = bytes(mv[pos:min(end, pos + HEADER_BLOCK)])
                     if pacer is None:
@@ -512,20 +531,9 @@ class _TcpConnection(asyncio.Protocol):
                         pacer.put(item, len(item))
                     pos = end
                     self._reject()
-                    break
-                try:
-                    n = frame_length(mv[pos:])
-                except MmpProtocolError:      # pragma: no cover - tcode checked above
-                    n = None
-                if n is None or end - pos < n:
-                    break
-                if pacer is None:
-                    resp, _ = memory.respond(mv[pos:pos + n])
-                    memory.stats.frames_out += 1
-                    transport.write(resp)  # type: ignore[union-attr]  # one write per response
-                else:
-                    pacer.put(bytes(mv[pos:pos + n]), n)
-                pos += n
+                elif end - pos >= MIN_PEEK and (
+                        self.writing_paused if pacer is None else pacer.pending_bytes >= MAX_PENDING_BYTES):
+                    stalled = True
         except Exception:   # a simulator bug must not take the server down
             log.exception("internal error while answering %s; closing it", _fmt_peer(self.peer))
             pos = end
@@ -624,7 +632,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
 
     def _response(self, data: bytes) -> bytes:
         memory = self.memory
-        tcode = data[3] >> 4
+        tcode = tcode_of(data)
         if tcode not in REQUEST_TCODES:
             return memory.respond(data)[0]
         n = codec.frame_length(data)
