@@ -2,7 +2,7 @@
 """Compiled OptoMMP codec: the fast twin of ``mmpfast._codec_py``.
 
 Same public names, signatures, results and exception classes as the pure
-reference (API.md "mmpfast.codec" and its edge rules).  Everything on the
+reference (the edge rules in ``mmpfast.codec``'s documentation).  Everything on the
 wire is big-endian; addresses are the low 32 bits of the 48-bit offset and
 the codec writes ``FF FF`` above them.  Byte inputs are read through the
 buffer protocol without copying; outputs are built once as ``bytes``.

@@ -1,7 +1,7 @@
 """Pure-Python OptoMMP codec: the reference implementation and the fallback.
 
 Same names, signatures, results and exception classes as the Cython
-``mmpfast._codec`` (API.md "mmpfast.codec" and its edge rules).  Everything
+``mmpfast._codec`` (the edge rules in ``mmpfast.codec``'s documentation).  Everything
 on the wire is big-endian; addresses are the low 32 bits of the 48-bit
 offset and the codec writes ``FF FF`` above them.
 
@@ -189,7 +189,7 @@ def _quadlet_bytes(data: Buffer) -> bytes:
     n = mv.nbytes
     if n > QUADLET:
         raise ValueError(f"quadlet data is at most 4 bytes, got {n}")
-    return bytes(mv) + bytes(QUADLET - n)   # PROTOCOL.md §1.2: zero-fill at the end
+    return bytes(mv) + bytes(QUADLET - n)   # docs/protocol.md §1.2: zero-fill at the end
 
 
 def _block_bytes(data: Buffer) -> bytes:

@@ -11,7 +11,7 @@ typed methods of both clients are generated from one table
 ``device`` its ``device`` (``"epic"`` or ``"snap"``).
 
 Devices: on ``"epic"`` a point is a channel slot of the groov EPIC areas
-(module 0..15, channel 0..63, PROTOCOL.md §3.6); on ``"snap"`` it is the SNAP
+(module 0..15, channel 0..63, docs/protocol.md §3.6); on ``"snap"`` it is the SNAP
 PAC legacy point p = 4·module + channel (module 0..15, channel 0..3) of the
 §3.7 point areas.  Every address comes from ``mmpfast.memmap``.
 

@@ -1,5 +1,5 @@
 """From byte ranges to block reads: coalescing, read-and-clear apart, and the
-custom scatter-gather choice (PROTOCOL.md §3.8).  Pure arithmetic, no I/O.
+custom scatter-gather choice (docs/protocol.md §3.8).  Pure arithmetic, no I/O.
 
 Cost model
 ----------

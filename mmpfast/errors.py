@@ -1,4 +1,4 @@
-"""The mmpfast exception hierarchy (API.md "Errors").
+"""The mmpfast exception hierarchy.
 
 ``MmpError`` is the root.  ``MmpConnectionError`` is also a ``ConnectionError``
 and ``MmpTimeoutError`` also a ``TimeoutError``, so an embedder's generic

@@ -1,4 +1,4 @@
-"""The groov EPIC / SNAP PAC memory map (PROTOCOL.md §3), in one place.
+"""The groov EPIC / SNAP PAC memory map (docs/protocol.md §3), in one place.
 
 Addresses are the low 32 bits of the 48-bit offset (the codec adds ``FF FF``).
 All values in the device are big-endian: int32/uint32/float32 are 4 bytes,
@@ -9,7 +9,7 @@ take every address, stride and field offset from here.
 
 The module is long (about 700 lines) on purpose: it is the one table of
 addresses, strides and field offsets, EPIC and SNAP PAC areas side by side in
-PROTOCOL.md's order, so that each fact is written once and found in one file.
+docs/protocol.md's order, so that each fact is written once and found in one file.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import struct
 from typing import Final, List, NamedTuple, Tuple
 
 # =============================================================================
-# Status area, read (0xF0300000-0xF030024F), PROTOCOL.md §3.2
+# Status area, read (0xF0300000-0xF030024F), docs/protocol.md §3.2
 # =============================================================================
 STATUS_READ_BASE: Final = 0xF0300000
 STATUS_READ_END: Final = 0xF030024F            # inclusive
@@ -128,7 +128,7 @@ STREAM_READ_AREA_LENGTH: Final = 0x220
 STREAM_PACKET_LENGTH: Final = 604
 STREAM_HEADER_LENGTH: Final = 4
 #: standard stream packet header, bytes 2-3 after the 16-bit BE length: 0x00, then
-#: 0xA (1394 isochronous data block) << 4 | sync code 0x8 (PROTOCOL.md §2.4)
+#: 0xA (1394 isochronous data block) << 4 | sync code 0x8 (docs/protocol.md §2.4)
 STREAM_HEADER_BYTE2: Final = 0x00
 STREAM_HEADER_BYTE3: Final = 0xA8
 STREAM_POINTS: Final = 64
@@ -328,13 +328,13 @@ POINT_CONFIG_NAME_LENGTH: Final = 51       # EPIC record (SNAP §3.7 record: 16)
 POINT_CONFIG_STRUCT: Final = struct.Struct(">IIIffff4xffI")
 FEATURE_NONE: Final = 0
 FEATURE_COUNTER: Final = 1
-#: digital feature codes of the point configuration (PROTOCOL.md §3.6)
+#: digital feature codes of the point configuration (docs/protocol.md §3.6)
 FEATURE_NAMES: Final = {
     0x00: "none", 0x01: "counter", 0x02: "on-time totalizer", 0x03: "period", 0x04: "quadrature",
     0x08: "frequency", 0x09: "on pulse", 0x0A: "off pulse", 0x0B: "one-shot period",
     0x0C: "one-shot frequency", 0x12: "off-time totalizer", 0x41: "quadrature with index",
 }
-#: point type codes of the SNAP point configuration (PROTOCOL.md §3.7)
+#: point type codes of the SNAP point configuration (docs/protocol.md §3.7)
 POINT_TYPE_NAMES: Final = {0x100: "digital input", 0x180: "digital output"}
 
 # Legacy 64-point map (§2.4 stream, §3.7 SNAP PAC areas): point p = 4*module + channel
@@ -559,7 +559,7 @@ def read_has_side_effects(address: int, length: int) -> bool:
 
 
 # =============================================================================
-# Per-device point addressing (PROTOCOL.md §3.6-3.8): the EPIC channel slots or
+# Per-device point addressing (docs/protocol.md §3.6-3.8): the EPIC channel slots or
 # the SNAP PAC legacy point p = 4*module + channel.  Every function checks its
 # arguments (TypeError for non-ints and bools, ValueError out of range).
 # =============================================================================

@@ -28,7 +28,7 @@ the counts are gone), and should send them only after the plain requests.
 Custom area
 -----------
 With ``custom_area=True`` the plan may gather scattered words through the
-custom scatter-gather area (PROTOCOL.md §3.8).  ``plan.custom_addresses`` is
+custom scatter-gather area (docs/protocol.md §3.8).  ``plan.custom_addresses`` is
 the address list that must be written to 0xF0D50000 (uint32 BE each, entry
 i at 0xF0D50000 + 4*i) before the plan is scanned; ``plan.custom_writes``
 gives those writes as ``(address, data)`` blocks.  Both are empty when the

@@ -107,7 +107,7 @@ class ClientCore:
 
     @property
     def device(self) -> str:
-        """``"epic"`` (groov EPIC channel slots) or ``"snap"`` (SNAP PAC points, PROTOCOL.md §3.7):
+        """``"epic"`` (groov EPIC channel slots) or ``"snap"`` (SNAP PAC points, docs/protocol.md §3.7):
         the memory map of the point calls; a scan plan must be of the same device."""
         return self._device
 

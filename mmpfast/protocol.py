@@ -1,4 +1,4 @@
-"""The one table of OptoMMP wire facts (PROTOCOL.md §1).
+"""The one table of OptoMMP wire facts (docs/protocol.md §1).
 
 Every frame is big-endian.  The first quadlet is ``destination_ID`` (2 bytes),
 then ``tl << 2 | rt`` (1 byte) and ``tcode << 4 | pri`` (1 byte).  Requests
@@ -115,7 +115,7 @@ MAX_SOURCE_ID: Final = 0xFFFF
 MAX_RCODE: Final = 15
 MAX_ADDRESS: Final = 0xFFFFFFFF
 
-# --- response codes and device error codes (PROTOCOL.md §1.6, §3.4) ----------
+# --- response codes and device error codes (docs/protocol.md §1.6, §3.4) ----------
 RCODE_ACK: Final = 0
 RCODE_UNDEFINED_COMMAND: Final = 1
 RCODE_INVALID_POINT_TYPE: Final = 2

@@ -16,7 +16,7 @@ __all__ = ["Status", "DigitalChannel", "AnalogChannel", "DigitalCounts", "PointC
 
 @dataclass(frozen=True)
 class Status:
-    """The controller's status area, read in one block (PROTOCOL.md §3.2)."""
+    """The controller's status area, read in one block (docs/protocol.md §3.2)."""
 
     uptime_ms: int              #: milliseconds since power-up (uint32, wraps after 49.7 days)
     firmware: str               #: e.g. ``"R3.6b"``
@@ -92,7 +92,7 @@ def minmax_from_bytes(buf: Any) -> Tuple[float, float]:
 
 @dataclass(frozen=True)
 class PointConfig:
-    """A point's configuration record (PROTOCOL.md §3.6 EPIC, §3.7 SNAP PAC).
+    """A point's configuration record (docs/protocol.md §3.6 EPIC, §3.7 SNAP PAC).
 
     Integers are uint32 BE, floats float32 BE widened to ``float``; the
     watchdog enable is a boolean32; the name is NUL-terminated text.

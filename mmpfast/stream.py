@@ -1,4 +1,4 @@
-"""The device's UDP stream (PROTOCOL.md §2.4): configure it, receive it.
+"""The device's UDP stream (docs/protocol.md §2.4): configure it, receive it.
 
 A device can push its I/O state to up to 8 UDP targets every ``interval``
 milliseconds.  :func:`configure_stream` sets that up through the client's

@@ -8,8 +8,8 @@ in this package (no build step, nothing fetched from the internet).
 Importing this package, ``mmpfast.panel.model`` or ``mmpfast.panel.cli``
 never needs aiohttp; ``mmpfast.panel.app`` does.  The page's DOM hooks
 (``data-module``, ``data-channel``, ``data-kind``, ``data-value``,
-``data-action``, ``data-role="status"``) are a fixed contract (API.md,
-"Live rack panel").
+``data-action``, ``data-role="status"``) are a fixed contract (docs/panel.md,
+"DOM hooks").
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ syntax) gives each module its kind (``di``, ``do``, ``ai``, ``ao``) and
 channel count.  An unknown rack (a real device without ``--modules``) is 16
 modules of kind ``"unknown"`` with 32 channels each: every channel is shown
 both as a digital state and as an analog value, all read from the packed
-areas (PROTOCOL.md §3.6), plus the module quality mask so that absent
+areas (docs/protocol.md §3.6), plus the module quality mask so that absent
 modules can be dimmed.
 
 :meth:`Layout.plan` builds the :class:`~mmpfast.ScanPlan` of one pass.

@@ -2,7 +2,7 @@
 
 ``Simulator`` (see ``mmpfast.sim.simulator``) serves the memory map of
 ``mmpfast.sim.memory`` (whose docstring lists every rule the simulator
-follows, including the [INF] rules of PROTOCOL.md §5) over TCP and UDP.
+follows, including the [INF] rules of docs/protocol.md §5) over TCP and UDP.
 ``Memory`` is a thin front over the rooms of this package: ``regions``,
 ``handler`` (every rcode and NAK frame), ``status``, ``scratchpad``,
 ``iomodel``, ``mirrors``, ``pointconfig``, ``snap``, ``custom`` and

@@ -1,4 +1,4 @@
-"""The custom scatter-gather area (PROTOCOL.md §3.8).
+"""The custom scatter-gather area (docs/protocol.md §3.8).
 
 A client writes up to 1024 memory-map addresses (uint32 BE, the low 32
 bits) to the address list at 0xF0D50000 + 4*i (plain storage); a read of

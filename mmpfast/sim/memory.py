@@ -16,7 +16,7 @@ areas that show the same I/O), ``pointconfig`` (point configuration),
 scatter-gather area) and ``streaming`` (stream configuration and packet).  ``Memory`` builds them,
 holds the one lock and keeps the public interface.
 
-Behaviour (PROTOCOL.md §§1-5; [INF] marks rules we chose where the device is
+Behaviour (docs/protocol.md §§1-5; [INF] marks rules we chose where the device is
 undocumented):
 
 * **Validation.** A range must lie wholly inside one area of
@@ -87,7 +87,7 @@ undocumented):
 * **Read-and-clear** areas 0xF01D4000 (analog min/max; cleared to the current
   value [INF]) and 0xF02E0000 (digital counter, on-latch, off-latch) return
   the value, then clear every field the read touched, even partially.
-* **SNAP PAC areas** (PROTOCOL.md §3.7; ``profile="snap"`` only - with
+* **SNAP PAC areas** (docs/protocol.md §3.7; ``profile="snap"`` only - with
   ``"epic"`` they are plain storage [INF]): legacy point p = 4*m + c
   (channels 0..3; higher channels have no point [INF]).  Digital and analog
   bank reads (0xF0400000, 0xF0600000) and point reads (0xF0800000,
@@ -107,7 +107,7 @@ undocumented):
   address 0 - or inside the data area itself) the whole read is rcode 5 and
   nothing is cleared; writes to the data area are rcode 5 [INF].
 * **Streaming read area** 0xF1000000: stream point p (0..63) is the legacy
-  point p = 4*module + channel (PROTOCOL.md §2.4, §3.7; ``memmap.snap_point``):
+  point p = 4*module + channel (docs/protocol.md §2.4, §3.7; ``memmap.snap_point``):
   analog value (0.0 for digital points and empty slots), counter (0 for
   analog points), state, on-latch, off-latch and active-counter masks (bit
   p).  Only channels 0..3 of each module are stream points: channels 4 and
@@ -282,7 +282,7 @@ class Memory:
             return self._stream.config()
 
     def stream_packet(self) -> bytes:
-        """The 604-byte standard stream packet (PROTOCOL.md §2.4) of the current I/O."""
+        """The 604-byte standard stream packet (docs/protocol.md §2.4) of the current I/O."""
         with self._lock:
             return self._stream.packet()
 

@@ -1,4 +1,4 @@
-"""Point configuration (PROTOCOL.md §3.6, §3.7).
+"""Point configuration (docs/protocol.md §3.6, §3.7).
 
 EPIC records at 0xF0100000 + 0x3000*m + 0xC0*c (channels 0..63, 51-byte
 name); with ``profile="snap"`` also the SNAP records at 0xF0C00000 + 0x40*p,

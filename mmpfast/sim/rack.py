@@ -35,7 +35,7 @@ MAX_MODULE_CHANNELS = memmap.PACKED_VALUES_CHANNELS
 #: channel count used when a spec names only the kind
 DEFAULT_CHANNELS = {"di": 32, "do": 16, "ai": 8, "ao": 4}
 #: point type codes shown in the point configuration: digital in 0x100 and out 0x180
-#: (PROTOCOL.md §3.7); analog in 0x200 and out 0x280 follow the same pattern [INF]
+#: (docs/protocol.md §3.7); analog in 0x200 and out 0x280 follow the same pattern [INF]
 POINT_TYPES = {"di": 0x100, "do": 0x180, "ai": 0x200, "ao": 0x280}
 _EMPTY_WORDS = frozenset({"", "-", "none", "empty", "x"})
 

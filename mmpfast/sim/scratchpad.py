@@ -1,4 +1,4 @@
-"""The scratch pad's rules (PROTOCOL.md §3.5): bit masks and string slots.
+"""The scratch pad's rules (docs/protocol.md §3.5): bit masks and string slots.
 
 Numeric scratch-pad areas are plain storage.  Two parts have behaviour:
 

@@ -441,7 +441,7 @@ def _fmt_peer(peer: Any) -> str:
 
 
 class _UdpEndpoint(asyncio.DatagramProtocol):
-    """UDP (PROTOCOL.md §2.3): one request per datagram, one answer datagram to its sender.
+    """UDP (docs/protocol.md §2.3): one request per datagram, one answer datagram to its sender.
 
     * a datagram of at least 4 bytes whose length is not the length its header
       implies (a truncated frame, two frames, trailing bytes) is answered with

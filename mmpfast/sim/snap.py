@@ -1,4 +1,4 @@
-"""SNAP PAC point and bank areas (PROTOCOL.md §3.7), for ``profile="snap"``.
+"""SNAP PAC point and bank areas (docs/protocol.md §3.7), for ``profile="snap"``.
 
 The legacy 64 points are p = 4*module + channel (module 0..15, channel
 0..3; ``memmap.snap_point``); channels 4 and above of a module have no

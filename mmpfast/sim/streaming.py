@@ -1,4 +1,4 @@
-"""The stream (PROTOCOL.md §2.4): its configuration area and its packet.
+"""The stream (docs/protocol.md §2.4): its configuration area and its packet.
 
 The streaming read area 0xF1000000 is kept by ``Mirrors`` (legacy point
 p = 4*module + channel).  This room decodes the configuration area
@@ -18,7 +18,7 @@ __all__ = ["StreamConfig", "StreamRoom"]
 
 
 class StreamConfig(NamedTuple):
-    """The stream configuration area decoded (PROTOCOL.md §2.4); ``targets`` are dotted IPs."""
+    """The stream configuration area decoded (docs/protocol.md §2.4); ``targets`` are dotted IPs."""
 
     enabled: bool
     interval_ms: int
