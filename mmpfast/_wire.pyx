@@ -13,6 +13,20 @@ error, ``mmpfast.engine.PeerClosed`` when the peer closes the connection,
 ``MmpProtocolError`` for a frame that is not the expected answer (wrong
 length, tcode or tl, bytes after it) and ``MmpNakError`` (with the request's
 address) for a non-zero rcode.  All header fields are big-endian.
+
+The deadline without a ``poll`` per call: the socket is put in blocking mode
+once (``sock.settimeout(None)``) and its ``SO_RCVTIMEO``/``SO_SNDTIMEO`` set to
+the time left; ``armed`` (seconds) is that value, passed back in by the caller
+on the next call (0.0: not set yet, e.g. a new socket, or its mode changed since).
+Before each blocking ``send``/``recv`` the time left is read from the monotonic
+clock: none left is ``TimeoutError``; less than ``armed - ARM_SLACK`` re-arms
+both options to it (two ``setsockopt``; a late call).  So a normal call is one
+``send`` and one ``recv`` (the GIL released around each), as a bare blocking
+socket loop, and no call overruns its deadline by more than ``ARM_SLACK``
+(1 ms) plus the kernel's timer granularity.  A receive that times out with time
+still left (``armed`` was below the budget, or the socket was not in blocking
+mode) re-arms to the time left and waits with ``poll`` before receiving again.
+Each function returns the ``armed`` value now on the socket.
 """
 cimport cython
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
@@ -41,6 +55,19 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t send(int fd, const void *buf, size_t n, int flags)
     ssize_t recv(int fd, void *buf, size_t n, int flags)
     const int MSG_NOSIGNAL
+
+cdef extern from "<sys/time.h>" nogil:
+    ctypedef long suseconds_t
+    struct timeval:
+        long tv_sec
+        suseconds_t tv_usec
+
+cdef extern from "<sys/socket.h>" nogil:
+    ctypedef unsigned int socklen_t
+    int setsockopt(int fd, int level, int name, const void *value, socklen_t size)
+    const int SOL_SOCKET
+    const int SO_RCVTIMEO
+    const int SO_SNDTIMEO
 
 cdef extern from "<time.h>" nogil:
     ctypedef long time_t
@@ -88,7 +115,10 @@ _check_constants()
 
 IMPLEMENTATION = "cython"
 
-__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
+DEF C_ARM_SLACK = 0.001
+ARM_SLACK = C_ARM_SLACK
+
+__all__ = ["ARM_SLACK", "IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
 
 
 cdef inline double _now() noexcept nogil:
@@ -121,23 +151,89 @@ cdef int _wait(int fd, short events, double deadline) except -1:
             raise OSError(err, strerror(err).decode("utf-8", "replace"))
 
 
-cdef int _send_all(int fd, const unsigned char *buf, Py_ssize_t n, double deadline) except -1:
+cdef int _set_timeouts(int fd, double seconds, double *armed) except -1:
+    """``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` of ``fd`` to ``seconds`` (> 0; at least 1 us, as 0 means
+    never); ``armed[0]`` becomes ``seconds``."""
+    cdef timeval tv
+    cdef long us = <long>(seconds * 1e6) + 1
+    tv.tv_sec = us // 1000000
+    tv.tv_usec = us % 1000000
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0
+            or setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0):
+        armed[0] = 0.0
+        PyErr_SetFromErrno(OSError)
+        return -1
+    armed[0] = seconds
+    return 0
+
+
+cdef inline int _budget(int fd, double deadline, double *armed) except -1:
+    """Before a blocking call: TimeoutError when no time is left; re-arm when what is armed
+    would overrun the deadline by more than the slack (or nothing is armed)."""
+    cdef double remaining = deadline - _now()
+    if remaining <= 0:
+        raise TimeoutError("deadline passed")
+    if armed[0] <= 0 or armed[0] > remaining + C_ARM_SLACK:
+        _set_timeouts(fd, remaining, armed)
+    return 0
+
+
+cdef int _timed_out(int fd, short events, double deadline, double *armed) except -1:
+    """A blocking call gave EAGAIN: TimeoutError when the deadline passed, else re-arm to the
+    time left and wait for ``events`` with ``poll`` (the socket may not be in blocking mode)."""
+    cdef double remaining = deadline - _now()
+    if remaining <= 0:
+        raise TimeoutError("deadline passed")
+    _set_timeouts(fd, remaining, armed)
+    return _wait(fd, events, deadline)
+
+
+cdef int _send_all(int fd, const unsigned char *buf, Py_ssize_t n, double deadline,
+                   double *armed) except -1:
     cdef ssize_t sent
     cdef int err
     while n > 0:
-        sent = send(fd, buf, n, MSG_NOSIGNAL)
+        _budget(fd, deadline, armed)
+        with nogil:
+            sent = send(fd, buf, n, MSG_NOSIGNAL)
+            err = errno
         if sent >= 0:
             buf += sent
             n -= sent
             continue
-        err = errno
         if err == EAGAIN or err == EWOULDBLOCK:
-            _wait(fd, POLLOUT, deadline)
+            _timed_out(fd, POLLOUT, deadline, armed)
         elif err == EINTR:
             PyErr_CheckSignals()
         else:
-            PyErr_SetFromErrno(OSError)
-            return -1
+            raise OSError(err, strerror(err).decode("utf-8", "replace"))
+    return 0
+
+
+cdef Py_ssize_t _recv_some(int fd, unsigned char *buf, Py_ssize_t n, double deadline,
+                           double *armed) except -1:
+    """One ``recv`` of at most ``n`` bytes (0: the peer closed), within the deadline."""
+    cdef ssize_t got
+    cdef int err
+    while True:
+        _budget(fd, deadline, armed)
+        with nogil:
+            got = recv(fd, buf, n, 0)
+            err = errno
+        if got >= 0:
+            return got
+        if err == EAGAIN or err == EWOULDBLOCK:
+            _timed_out(fd, POLLIN, deadline, armed)
+        elif err == EINTR:
+            PyErr_CheckSignals()
+        else:
+            raise OSError(err, strerror(err).decode("utf-8", "replace"))
+
+
+cdef int _blocking(sock, double armed) except -1:
+    """Nothing armed yet: the socket to blocking mode (its deadline is then the options')."""
+    if armed <= 0:
+        sock.settimeout(None)
     return 0
 
 
@@ -159,23 +255,12 @@ cdef Py_ssize_t _frame_len(const unsigned char *p, Py_ssize_t n) except -2:
 
 
 cdef Py_ssize_t _recv_frame(int fd, unsigned char *buf, Py_ssize_t cap, Py_ssize_t maxlen,
-                            double deadline) except -1:
+                            double deadline, double *armed) except -1:
     """Receive one whole frame of at most ``maxlen`` bytes into ``buf`` (``cap`` bytes); its length."""
     cdef Py_ssize_t have = 0, n = -1
-    cdef ssize_t got
-    cdef int err
+    cdef Py_ssize_t got
     while True:
-        _wait(fd, POLLIN, deadline)
-        got = recv(fd, buf + have, cap - have, 0)
-        if got < 0:
-            err = errno
-            if err == EAGAIN or err == EWOULDBLOCK:
-                continue
-            if err == EINTR:
-                PyErr_CheckSignals()
-                continue
-            PyErr_SetFromErrno(OSError)
-            return -1
+        got = _recv_some(fd, buf + have, cap - have, deadline, armed)
         if got == 0:
             raise PeerClosed(f"connection closed by the peer after {have} bytes of a response")
         have += got
@@ -225,10 +310,10 @@ cdef int _check_header(const unsigned char *h, int tcode, int tl, unsigned int a
 
 
 def exchange_read(sock, int tl, unsigned int address, Py_ssize_t length, dest, Py_ssize_t offset,
-                  bytearray rbuf, double deadline):
+                  bytearray rbuf, double deadline, double armed=0.0):
     """One block read (tcode 5, tl ``tl``) of ``length`` bytes at ``address``; the data lands in
     ``dest[offset:offset + length]``.  ``rbuf`` is the reused receive buffer (at least
-    16 + ``length`` bytes).  Returns ``None``."""
+    16 + ``length`` bytes).  Returns the ``armed`` timeout now on the socket (seconds)."""
     cdef unsigned char req[C_HEADER_BLOCK]
     cdef Py_buffer dview
     cdef Py_ssize_t n, dlen
@@ -243,10 +328,11 @@ def exchange_read(sock, int tl, unsigned int address, Py_ssize_t length, dest, P
     try:
         if offset < 0 or offset + length > dview.len:
             raise ValueError("destination range out of bounds")
+        _blocking(sock, armed)
         _put_request(req, tl, C_TCODE_READ_BLOCK, address, length)
-        _send_all(fd, req, C_HEADER_BLOCK, deadline)
+        _send_all(fd, req, C_HEADER_BLOCK, deadline, &armed)
         rb = <unsigned char *><char *>rbuf
-        n = _recv_frame(fd, rb, cap, C_HEADER_BLOCK + length, deadline)
+        n = _recv_frame(fd, rb, cap, C_HEADER_BLOCK + length, deadline, &armed)
         _check_header(rb, C_TCODE_READ_BLOCK_RESPONSE, tl, address)
         dlen = (rb[C_OFF_DATA_LENGTH] << 8) | rb[C_OFF_DATA_LENGTH + 1]
         if dlen != length or n != C_HEADER_BLOCK + length:
@@ -254,12 +340,14 @@ def exchange_read(sock, int tl, unsigned int address, Py_ssize_t length, dest, P
         memcpy(<unsigned char *>dview.buf + offset, rb + C_HEADER_BLOCK, length)
     finally:
         PyBuffer_Release(&dview)
+    return armed
 
 
-def exchange_write(sock, int tl, unsigned int address, data, bytearray rbuf, double deadline):
+def exchange_write(sock, int tl, unsigned int address, data, bytearray rbuf, double deadline,
+                   double armed=0.0):
     """One block write (tcode 1, tl ``tl``) of the bytes of ``data`` at ``address``, and its
     acknowledgement (tcode 2) received into ``rbuf`` (at least 16 + len(data) bytes, reused
-    to build the request too).  Returns ``None``."""
+    to build the request too).  Returns the ``armed`` timeout now on the socket (seconds)."""
     cdef Py_buffer sview
     cdef int fd = sock.fileno()
     cdef unsigned char *rb
@@ -278,20 +366,22 @@ def exchange_write(sock, int tl, unsigned int address, data, bytearray rbuf, dou
         memcpy(rb + C_HEADER_BLOCK, sview.buf, n)
     finally:
         PyBuffer_Release(&sview)
-    _send_all(fd, rb, C_HEADER_BLOCK + n, deadline)
-    _recv_frame(fd, rb, cap, C_HEADER_SHORT, deadline)
+    _blocking(sock, armed)
+    _send_all(fd, rb, C_HEADER_BLOCK + n, deadline, &armed)
+    _recv_frame(fd, rb, cap, C_HEADER_SHORT, deadline, &armed)
     _check_header(rb, C_TCODE_WRITE_RESPONSE, tl, address)
+    return armed
 
 
-def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf, double deadline):
+def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf, double deadline,
+                    double armed=0.0):
     """One pipeline window of block reads: requests ``ranges`` (tl ``tl``, ``tl + 1``, ...)
     sent at once, the ``len(ranges)`` answers received whole into ``rbuf`` (at least
     the sum of 16 + ``lengths[i]`` bytes), checked and scattered into ``dest`` at
-    ``offsets`` (``codec.scatter_read_responses``).  Returns ``None``."""
+    ``offsets`` (``codec.scatter_read_responses``).  Returns the ``armed`` timeout now on
+    the socket (seconds)."""
     cdef Py_ssize_t count = len(ranges), i = 0, have = 0, pos = 0, n, cap = len(rbuf), need = 0
-    cdef Py_ssize_t maxlen
-    cdef ssize_t got
-    cdef int err
+    cdef Py_ssize_t maxlen, got
     cdef int fd = sock.fileno()
     cdef unsigned char *rb
     cdef bytes payload
@@ -304,7 +394,8 @@ def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf
     if fd < 0:
         raise OSError(9, "socket is closed")
     payload = encode_read_blocks(tl, ranges)
-    _send_all(fd, <const unsigned char *><char *>payload, len(payload), deadline)
+    _blocking(sock, armed)
+    _send_all(fd, <const unsigned char *><char *>payload, len(payload), deadline, &armed)
     rb = <unsigned char *><char *>rbuf
     i = 0
     while True:
@@ -326,16 +417,7 @@ def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf
             break
         if have == cap:
             raise MmpProtocolError("responses longer than requested")
-        _wait(fd, POLLIN, deadline)
-        got = recv(fd, rb + have, cap - have, 0)
-        if got < 0:
-            err = errno
-            if err == EAGAIN or err == EWOULDBLOCK:
-                continue
-            if err == EINTR:
-                PyErr_CheckSignals()
-                continue
-            PyErr_SetFromErrno(OSError)
+        got = _recv_some(fd, rb + have, cap - have, deadline, &armed)
         if got == 0:
             raise PeerClosed(f"connection closed by the peer after {have} bytes of a response")
         have += got
@@ -350,3 +432,4 @@ def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf
                 raise MmpNakError(rcode, address=ranges[k][0]) from None
             start = stop
         raise
+    return armed

@@ -80,6 +80,7 @@ class Client(ClientCore):
                  max_block: int = MAX_BLOCK, pipeline: int = 1) -> None:
         super().__init__(host, port, timeout, max_block, pipeline)
         self._lock = threading.Lock()
+        self._armed = 0.0       # the hot path's socket timeout (mmpfast.wire); 0.0: not set
 
     # ---------------------------------------------------------------- lifecycle
     def connect(self) -> None:
@@ -143,6 +144,7 @@ class Client(ClientCore):
             sock.close()
             raise
         self._sock = sock
+        self._armed = 0.0
         self._conn.pending_write = None
         log.debug("%s:%s: connected", self.host, self.port)
         return sock
@@ -150,6 +152,7 @@ class Client(ClientCore):
     def _pump(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
         """Many requests (or a logged exchange): the engine's generator, the socket's
         timeout set to the time left before each send and receive."""
+        self._armed = 0.0           # the socket's timeout is set here by settimeout
         gen = exchange(op, self._conn, self._pipeline)
         step = next(gen)
         slack = max(0.005, 0.05 * self._timeout)
@@ -182,7 +185,7 @@ class Client(ClientCore):
             tl = conn.tl
             conn.tl = (tl + 1) % TL_MODULO
             conn.pending_write = address
-            exchange_write(sock, tl, address, data, conn.rbuf, deadline)
+            self._armed = exchange_write(sock, tl, address, data, conn.rbuf, deadline, self._armed)
             conn.pending_write = None
         elif len(op.ranges) == 1:
             address, length = op.ranges[0]
@@ -190,7 +193,8 @@ class Client(ClientCore):
                 conn.reserve(HEADER_BLOCK + length)
             tl = conn.tl
             conn.tl = (tl + 1) % TL_MODULO
-            exchange_read(sock, tl, address, length, op.dest, op.offsets[0], conn.rbuf, deadline)
+            self._armed = exchange_read(sock, tl, address, length, op.dest, op.offsets[0], conn.rbuf, deadline,
+                                        self._armed)
         elif len(op.ranges) <= self._pipeline:
             lengths = op.lengths            # one pipeline window: compiled too
             need = HEADER_BLOCK * len(lengths) + sum(lengths)
@@ -198,7 +202,8 @@ class Client(ClientCore):
                 conn.reserve(need)
             tl = conn.tl
             conn.tl = (tl + len(lengths)) % TL_MODULO
-            exchange_window(sock, tl, op.ranges, op.offsets, lengths, op.dest, conn.rbuf, deadline)
+            self._armed = exchange_window(sock, tl, op.ranges, op.offsets, lengths, op.dest, conn.rbuf,
+                                          deadline, self._armed)
         else:
             self._pump(sock, op, deadline)
 
