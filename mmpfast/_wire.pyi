@@ -2,9 +2,9 @@
 import socket
 from typing import Any
 
-__all__ = ["ARM_SLACK", "IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
+__all__ = ["ARM_MARGIN", "IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
 
-ARM_SLACK: float
+ARM_MARGIN: float
 IMPLEMENTATION: str
 
 def exchange_read(sock: socket.socket, tl: int, address: int, length: int, dest: Any, offset: int,

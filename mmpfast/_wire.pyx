@@ -15,17 +15,21 @@ length, tcode or tl, bytes after it) and ``MmpNakError`` (with the request's
 address) for a non-zero rcode.  All header fields are big-endian.
 
 The deadline without a ``poll`` per call: the socket is put in blocking mode
-once (``sock.settimeout(None)``) and its ``SO_RCVTIMEO``/``SO_SNDTIMEO`` set to
-the time left; ``armed`` (seconds) is that value, passed back in by the caller
-on the next call (0.0: not set yet, e.g. a new socket, or its mode changed since).
-Before each blocking ``send``/``recv`` the time left is read from the monotonic
-clock: none left is ``TimeoutError``; less than ``armed - ARM_SLACK`` re-arms
-both options to it (two ``setsockopt``; a late call).  So a normal call is one
-``send`` and one ``recv`` (the GIL released around each), as a bare blocking
-socket loop, and no call overruns its deadline by more than ``ARM_SLACK``
-(1 ms) plus the kernel's timer granularity.  A receive that times out with time
-still left (``armed`` was below the budget, or the socket was not in blocking
-mode) re-arms to the time left and waits with ``poll`` before receiving again.
+once (``sock.settimeout(None)``) and its ``SO_RCVTIMEO``/``SO_SNDTIMEO`` armed
+to the time left less ``2 * ARM_MARGIN`` (seconds); ``armed`` is that value,
+passed back in by the caller on the next call (0.0: the socket's mode is not
+known, e.g. a new socket; -1.0: blocking, nothing armed).  Before each send or
+receive the time left is read from the monotonic clock: none left is
+``TimeoutError``; an armed value within ``[left - 4 * ARM_MARGIN, left -
+ARM_MARGIN]`` is kept (the common case: no system call), otherwise both options
+are re-armed (two ``setsockopt``).  A normal call is thus one blocking ``send``
+and one blocking ``recv`` (the GIL released around each), as a bare blocking
+socket loop.  The armed timeout ends a blocking call at least ``ARM_MARGIN``
+(20 ms; the kernel rounds these timeouts up to its timer ticks) before the
+deadline; the rest of the budget, and any budget under ``3 * ARM_MARGIN``, is
+waited for with ``poll`` (millisecond precision, as before) followed by a
+non-blocking call, so no call outlives its deadline by more than ``poll``'s
+rounding.
 Each function returns the ``armed`` value now on the socket.
 """
 cimport cython
@@ -55,6 +59,7 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t send(int fd, const void *buf, size_t n, int flags)
     ssize_t recv(int fd, void *buf, size_t n, int flags)
     const int MSG_NOSIGNAL
+    const int MSG_DONTWAIT
 
 cdef extern from "<sys/time.h>" nogil:
     ctypedef long suseconds_t
@@ -115,10 +120,10 @@ _check_constants()
 
 IMPLEMENTATION = "cython"
 
-DEF C_ARM_SLACK = 0.001
-ARM_SLACK = C_ARM_SLACK
+DEF C_ARM_MARGIN = 0.02
+ARM_MARGIN = C_ARM_MARGIN
 
-__all__ = ["ARM_SLACK", "IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
+__all__ = ["ARM_MARGIN", "IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
 
 
 cdef inline double _now() noexcept nogil:
@@ -168,41 +173,41 @@ cdef int _set_timeouts(int fd, double seconds, double *armed) except -1:
 
 
 cdef inline int _budget(int fd, double deadline, double *armed) except -1:
-    """Before a blocking call: TimeoutError when no time is left; re-arm when what is armed
-    would overrun the deadline by more than the slack (or nothing is armed)."""
+    """Before a send or receive: TimeoutError when no time is left; else 0 to block (the armed
+    ``SO_RCVTIMEO``/``SO_SNDTIMEO`` ends the call before the deadline, re-armed when it is not
+    within ``[remaining - 4 * ARM_MARGIN, remaining - ARM_MARGIN]``), or 1 when too little time
+    is left for the kernel's timer granularity: wait with ``poll``, then a non-blocking call."""
     cdef double remaining = deadline - _now()
     if remaining <= 0:
         raise TimeoutError("deadline passed")
-    if armed[0] <= 0 or armed[0] > remaining + C_ARM_SLACK:
-        _set_timeouts(fd, remaining, armed)
-    return 0
-
-
-cdef int _timed_out(int fd, short events, double deadline, double *armed) except -1:
-    """A blocking call gave EAGAIN: TimeoutError when the deadline passed, else re-arm to the
-    time left and wait for ``events`` with ``poll`` (the socket may not be in blocking mode)."""
-    cdef double remaining = deadline - _now()
-    if remaining <= 0:
-        raise TimeoutError("deadline passed")
-    _set_timeouts(fd, remaining, armed)
-    return _wait(fd, events, deadline)
+    if armed[0] > 0 and remaining - 4 * C_ARM_MARGIN <= armed[0] <= remaining - C_ARM_MARGIN:
+        return 0
+    if remaining > 3 * C_ARM_MARGIN:
+        _set_timeouts(fd, remaining - 2 * C_ARM_MARGIN, armed)
+        return 0
+    return 1
 
 
 cdef int _send_all(int fd, const unsigned char *buf, Py_ssize_t n, double deadline,
                    double *armed) except -1:
     cdef ssize_t sent
-    cdef int err
+    cdef int err, flags, polled = 0
     while n > 0:
-        _budget(fd, deadline, armed)
+        if polled or _budget(fd, deadline, armed):
+            polled = 1
+            _wait(fd, POLLOUT, deadline)
+            flags = MSG_NOSIGNAL | MSG_DONTWAIT
+        else:
+            flags = MSG_NOSIGNAL
         with nogil:
-            sent = send(fd, buf, n, MSG_NOSIGNAL)
+            sent = send(fd, buf, n, flags)
             err = errno
         if sent >= 0:
             buf += sent
             n -= sent
             continue
         if err == EAGAIN or err == EWOULDBLOCK:
-            _timed_out(fd, POLLOUT, deadline, armed)
+            polled = 1         # the armed timeout ran out (or the socket is not blocking): poll now
         elif err == EINTR:
             PyErr_CheckSignals()
         else:
@@ -214,27 +219,33 @@ cdef Py_ssize_t _recv_some(int fd, unsigned char *buf, Py_ssize_t n, double dead
                            double *armed) except -1:
     """One ``recv`` of at most ``n`` bytes (0: the peer closed), within the deadline."""
     cdef ssize_t got
-    cdef int err
+    cdef int err, flags, polled = 0
     while True:
-        _budget(fd, deadline, armed)
+        if polled or _budget(fd, deadline, armed):
+            polled = 1
+            _wait(fd, POLLIN, deadline)
+            flags = MSG_DONTWAIT
+        else:
+            flags = 0
         with nogil:
-            got = recv(fd, buf, n, 0)
+            got = recv(fd, buf, n, flags)
             err = errno
         if got >= 0:
             return got
         if err == EAGAIN or err == EWOULDBLOCK:
-            _timed_out(fd, POLLIN, deadline, armed)
+            polled = 1         # the armed timeout ran out (or the socket is not blocking): poll now
         elif err == EINTR:
             PyErr_CheckSignals()
         else:
             raise OSError(err, strerror(err).decode("utf-8", "replace"))
 
 
-cdef int _blocking(sock, double armed) except -1:
-    """Nothing armed yet: the socket to blocking mode (its deadline is then the options')."""
-    if armed <= 0:
+cdef double _blocking(sock, double armed) except? -2:
+    """Mode unknown (``armed`` 0.0): the socket to blocking mode, nothing armed yet (-1.0)."""
+    if armed == 0:
         sock.settimeout(None)
-    return 0
+        return -1.0
+    return armed
 
 
 cdef Py_ssize_t _frame_len(const unsigned char *p, Py_ssize_t n) except -2:
@@ -328,7 +339,7 @@ def exchange_read(sock, int tl, unsigned int address, Py_ssize_t length, dest, P
     try:
         if offset < 0 or offset + length > dview.len:
             raise ValueError("destination range out of bounds")
-        _blocking(sock, armed)
+        armed = _blocking(sock, armed)
         _put_request(req, tl, C_TCODE_READ_BLOCK, address, length)
         _send_all(fd, req, C_HEADER_BLOCK, deadline, &armed)
         rb = <unsigned char *><char *>rbuf
@@ -366,7 +377,7 @@ def exchange_write(sock, int tl, unsigned int address, data, bytearray rbuf, dou
         memcpy(rb + C_HEADER_BLOCK, sview.buf, n)
     finally:
         PyBuffer_Release(&sview)
-    _blocking(sock, armed)
+    armed = _blocking(sock, armed)
     _send_all(fd, rb, C_HEADER_BLOCK + n, deadline, &armed)
     _recv_frame(fd, rb, cap, C_HEADER_SHORT, deadline, &armed)
     _check_header(rb, C_TCODE_WRITE_RESPONSE, tl, address)
@@ -394,7 +405,7 @@ def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf
     if fd < 0:
         raise OSError(9, "socket is closed")
     payload = encode_read_blocks(tl, ranges)
-    _blocking(sock, armed)
+    armed = _blocking(sock, armed)
     _send_all(fd, <const unsigned char *><char *>payload, len(payload), deadline, &armed)
     rb = <unsigned char *><char *>rbuf
     i = 0

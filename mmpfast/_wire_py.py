@@ -4,10 +4,12 @@ The reference twin of the compiled ``mmpfast._wire`` (same functions, results
 and exception classes; see there).  Used when ``MMPFAST_NO_EXTENSIONS=1`` or
 the extension is missing.  The socket is kept in Python's timeout mode and
 ``armed`` is its timeout (seconds; 0.0: not set by this module yet), passed
-back in by the caller and returned by every function: as in the compiled
-twin, it is re-set to the time left before ``deadline`` (``time.monotonic()``
-seconds) only when it would overrun the deadline by more than ``ARM_SLACK``,
-or when a receive or send timed out with time still left.
+back in by the caller and returned by every function.  As in the compiled
+twin it is kept while it lies within ``[left - 4 * ARM_MARGIN, left -
+ARM_MARGIN]`` of the time left before ``deadline`` (``time.monotonic()``
+seconds), else re-set to ``left - 2 * ARM_MARGIN``, or to ``left`` itself
+when less than ``3 * ARM_MARGIN`` is left or a send or receive timed out
+with time still left; so no call outlives its deadline.
 """
 from __future__ import annotations
 
@@ -22,9 +24,9 @@ from .protocol import (HEADER_BLOCK, HEADER_SHORT, MAX_DATA_LENGTH, TCODE_READ_B
                        TCODE_WRITE_RESPONSE, TL_MODULO)
 
 IMPLEMENTATION = "python"
-ARM_SLACK = 0.001
+ARM_MARGIN = 0.02
 
-__all__ = ["ARM_SLACK", "IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
+__all__ = ["ARM_MARGIN", "IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
 
 _monotonic = time.monotonic
 
@@ -39,19 +41,22 @@ class _Armed:
 
 
 def _budget(sock: socket.socket, deadline: float, armed: _Armed) -> None:
-    """Before a blocking call: TimeoutError when no time is left; re-arm when what is armed
-    would overrun the deadline by more than the slack (or nothing is armed)."""
+    """Before a send or receive: TimeoutError when no time is left; the timeout re-set when
+    what is armed is not within ``[left - 4 * ARM_MARGIN, left - ARM_MARGIN]``."""
     remaining = deadline - _monotonic()
     if remaining <= 0:
         raise TimeoutError("deadline passed")
-    if armed.value <= 0 or armed.value > remaining + ARM_SLACK:
-        sock.settimeout(remaining)
-        armed.value = remaining
+    value = armed.value
+    if value > 0 and remaining - 4 * ARM_MARGIN <= value <= remaining - ARM_MARGIN:
+        return
+    value = remaining - 2 * ARM_MARGIN if remaining > 3 * ARM_MARGIN else remaining
+    sock.settimeout(value)
+    armed.value = value
 
 
 def _timed_out(sock: socket.socket, deadline: float, armed: _Armed) -> None:
-    """A send or receive timed out: TimeoutError when the deadline passed, else re-arm to the
-    time left (the caller tries again)."""
+    """A send or receive timed out: TimeoutError when the deadline passed, else the timeout
+    re-set to exactly the time left (the caller tries again)."""
     remaining = deadline - _monotonic()
     if remaining <= 0:
         raise TimeoutError("deadline passed")
@@ -61,23 +66,29 @@ def _timed_out(sock: socket.socket, deadline: float, armed: _Armed) -> None:
 
 def _send_all(sock: socket.socket, data: Any, deadline: float, armed: _Armed) -> None:
     view = memoryview(data)
+    exact = False
     while view:
-        _budget(sock, deadline, armed)
+        if not exact:
+            _budget(sock, deadline, armed)
         try:
             sent = sock.send(view)
         except (socket.timeout, BlockingIOError):
             _timed_out(sock, deadline, armed)
+            exact = True
             continue
         view = view[sent:]
 
 
 def _recv_some(sock: socket.socket, view: memoryview, deadline: float, armed: _Armed) -> int:
+    exact = False
     while True:
-        _budget(sock, deadline, armed)
+        if not exact:
+            _budget(sock, deadline, armed)
         try:
             return sock.recv_into(view)
         except (socket.timeout, BlockingIOError):
             _timed_out(sock, deadline, armed)
+            exact = True
 
 
 def _recv_frame(sock: socket.socket, rbuf: bytearray, maxlen: int, deadline: float, armed: _Armed) -> int:

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any, List, Optional, Type, TypeVar, Union
+from typing import Any, List, Optional, Tuple, Type, TypeVar, Union
 
 from . import engine, policy
 from .engine import DEFAULT_ENCODING, SEND, Buffer, Operation, Values, exchange
@@ -41,7 +41,10 @@ log = logging.getLogger("mmpfast.client")
 
 _monotonic = time.monotonic
 _frames_log = logging.getLogger("mmpfast.frames")
+_frames_enabled = _frames_log.isEnabledFor
 _DEBUG = logging.DEBUG
+_BOTH = (0, 1)
+_SECOND = (1,)
 T = TypeVar("T")
 
 
@@ -208,9 +211,42 @@ class Client(ClientCore):
             self._pump(sock, op, deadline)
 
     def _execute(self, op: Operation[T]) -> T:
+        ranges = op.ranges
+        lock = self._lock
+        if len(ranges) == 1 and lock.acquire(False):
+            # The per-call hot path: one block read on a connection used moments ago (no idle
+            # check, policy), the lock free.  Anything else, or a failure, goes the general way.
+            try:
+                now = _monotonic()
+                sock = self._sock
+                if (sock is not None and now - self._last_used < policy.STALE_CHECK_AFTER
+                        and (op.retry or op.may_retry()) and not _frames_enabled(_DEBUG)):
+                    conn = self._conn
+                    address, length = ranges[0]
+                    rbuf = conn.rbuf
+                    if len(rbuf) < HEADER_BLOCK + length:
+                        conn.reserve(HEADER_BLOCK + length)
+                        rbuf = conn.rbuf
+                    tl = conn.tl
+                    conn.tl = (tl + 1) % TL_MODULO
+                    conn.pending_write = None
+                    deadline = now + self._timeout
+                    try:
+                        self._armed = exchange_read(sock, tl, address, length, op.dest, op.offsets[0], rbuf,
+                                                    deadline, self._armed)
+                    except TimeoutError as exc:
+                        err = self._timeout_error(exc)
+                        raise err from err.__cause__
+                    except BaseException as exc:
+                        self._failed(exc, op, deadline - _monotonic() > 0)
+                        return self._attempts(op, now, deadline, _SECOND)
+                    self._last_used = _monotonic()
+                    return op.finish()
+                return self._attempts(op, now, now + self._timeout, _BOTH)
+            finally:
+                lock.release()
         if op.empty:
             return op.finish()        # nothing to send: the connection is left as it was
-        lock = self._lock
         now = _monotonic()
         deadline = now + self._timeout
         if not lock.acquire(False):
@@ -218,27 +254,32 @@ class Client(ClientCore):
                 raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s")
             now = _monotonic()
         try:
-            conn = self._conn
-            for attempt in (0, 1):
-                conn.pending_write = None
-                try:
-                    sock = self._sock
-                    # a plain read on a connection used moments ago skips the idle check (policy)
-                    if (sock is None or op.is_write or now - self._last_used >= policy.STALE_CHECK_AFTER
-                            or not (op.retry or op.may_retry())):
-                        sock = self._ensure(deadline, op)
-                    self._once(sock, op, deadline)
-                except TimeoutError as exc:
-                    err = self._timeout_error(exc)
-                    raise err from err.__cause__
-                except BaseException as exc:
-                    now = _monotonic()
-                    self._failed(exc, op, attempt == 0 and deadline - now > 0)
-                    continue
-                self._last_used = _monotonic()
-                return op.finish()
+            return self._attempts(op, now, deadline, _BOTH)
         finally:
             lock.release()
+
+    def _attempts(self, op: Operation[T], now: float, deadline: float, attempts: Tuple[int, ...]) -> T:
+        """Exchange ``op`` (the lock held): a read that lost its connection on the first
+        attempt is repeated once on a new one when the policy allows."""
+        conn = self._conn
+        for attempt in attempts:
+            conn.pending_write = None
+            try:
+                sock = self._sock
+                # a plain read on a connection used moments ago skips the idle check (policy)
+                if (sock is None or op.is_write or now - self._last_used >= policy.STALE_CHECK_AFTER
+                        or not (op.retry or op.may_retry())):
+                    sock = self._ensure(deadline, op)
+                self._once(sock, op, deadline)
+            except TimeoutError as exc:
+                err = self._timeout_error(exc)
+                raise err from err.__cause__
+            except BaseException as exc:
+                now = _monotonic()
+                self._failed(exc, op, attempt == 0 and deadline - now > 0)
+                continue
+            self._last_used = _monotonic()
+            return op.finish()
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ---------------------------------------------------------------- the public calls

@@ -22,9 +22,9 @@ if not no_extensions():
                 f"({exc}); MMPFAST_REQUIRE_EXTENSION is set") from exc
 
 IMPLEMENTATION: str = _impl.IMPLEMENTATION
-ARM_SLACK: float = _wire_py.ARM_SLACK if _impl is _wire_py else _impl.ARM_SLACK
+ARM_MARGIN: float = _wire_py.ARM_MARGIN if _impl is _wire_py else _impl.ARM_MARGIN
 exchange_read = _wire_py.exchange_read if _impl is _wire_py else _impl.exchange_read
 exchange_write = _wire_py.exchange_write if _impl is _wire_py else _impl.exchange_write
 exchange_window = _wire_py.exchange_window if _impl is _wire_py else _impl.exchange_window
 
-__all__ = ["ARM_SLACK", "IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
+__all__ = ["ARM_MARGIN", "IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
