@@ -235,9 +235,11 @@ class Client(ClientCore):
                         self._armed = exchange_read(sock, tl, address, length, op.dest, op.offsets[0], rbuf,
                                                     deadline, self._armed)
                     except TimeoutError as exc:
+                        self._armed = 0.0       # the socket's timeout is not known any more
                         err = self._timeout_error(exc)
                         raise err from err.__cause__
                     except BaseException as exc:
+                        self._armed = 0.0
                         self._failed(exc, op, deadline - _monotonic() > 0)
                         return self._attempts(op, now, deadline, _SECOND)
                     self._last_used = _monotonic()
@@ -272,9 +274,11 @@ class Client(ClientCore):
                     sock = self._ensure(deadline, op)
                 self._once(sock, op, deadline)
             except TimeoutError as exc:
+                self._armed = 0.0               # the socket's timeout is not known any more
                 err = self._timeout_error(exc)
                 raise err from err.__cause__
             except BaseException as exc:
+                self._armed = 0.0
                 now = _monotonic()
                 self._failed(exc, op, attempt == 0 and deadline - now > 0)
                 continue
