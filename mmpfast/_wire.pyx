@@ -192,6 +192,14 @@ cdef int _send_all(int fd, const unsigned char *buf, Py_ssize_t n, double deadli
                    double *armed) except -1:
     cdef ssize_t sent
     cdef int err, flags, polled = 0
+    # first a non-blocking send with the GIL held: a request fits the socket's buffer at once
+    # in the common case, and needs no GIL round trip; what is left goes the blocking way
+    if deadline - _now() <= 0:
+        raise TimeoutError("deadline passed")
+    sent = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT)
+    if sent >= 0:
+        buf += sent
+        n -= sent
     while n > 0:
         if polled or _budget(fd, deadline, armed):
             polled = 1
