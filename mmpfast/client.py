@@ -242,7 +242,7 @@ class Client(ClientCore):
                         self._armed = 0.0
                         self._failed(exc, op, deadline - _monotonic() > 0)
                         return self._attempts(op, now, deadline, _SECOND)
-                    self._last_used = _monotonic()
+                    self._last_used = now       # the call's start: never younger than its end
                     return op.finish()
                 return self._attempts(op, now, now + self._timeout, _BOTH)
             finally:
