@@ -2,6 +2,12 @@
 unless ``MMPFAST_NO_EXTENSIONS=1`` asks for the pure ``mmpfast._wire_py``
 (or the extension is missing: the codec's import warns about a missing build;
 ``MMPFAST_REQUIRE_EXTENSION=1`` makes it an ImportError here too).
+
+Every function takes and returns ``armed``, the socket timeout it left set on
+the socket (seconds; 0.0 when not known, e.g. a new socket): the caller keeps
+it per connection and passes it back, so a normal call arms nothing (see
+``mmpfast._wire``), and forgets it (0.0) after a failure or after changing the
+socket's timeout itself.
 """
 from __future__ import annotations
 
