@@ -14,6 +14,9 @@ Run from the repository root::
   request fits one pipeline window); frames are counted by the simulator.
 * ``full rack, 1 ms latency``: one pass with mmpfast (one pipelined plan)
   against optommp 0.7 (one request per point, 1024 of them; one pass only).
+* ``scattered points``: a pass of packed points, status words and 200
+  scattered scratch-pad entries, coalesced block reads against the custom
+  area (requests per pass in ``extra_info``).
 * ``decode``: CPU per pass with no I/O at all, on a recorded response
   stream: ``scatter_read_responses`` + ``ScanResult.values()`` (and the
   array path), once with the compiled codec and once with the pure one.
@@ -97,6 +100,41 @@ def test_round_trips_full_rack(benchmark: Any, sim: Any) -> None:
     benchmark.extra_info.update(info)
     print("\nround trips:", info)
     assert frames == len(p.requests) == minimum
+
+
+# ----------------------------------------------------------------------------- custom area
+def scattered_plan(custom_area: bool) -> ScanPlan:
+    """Packed points, scattered status words and 200 scattered scratch-pad entries."""
+    p = ScanPlan(custom_area=custom_area)
+    for m in range(4):
+        for c in range(4):
+            p.add_digital(m, c)
+            p.add_analog(m, c)
+    for field in ("powerup_clear_needed", "last_error", "serial", "unit_type", "firmware"):
+        p.add_status(field)
+    for k in range(100):
+        p.add_scratchpad_int32(1024 + 90 * k)
+        p.add_scratchpad_float(1024 + 90 * k)
+    return p.freeze()
+
+
+@pytest.mark.parametrize("custom_area", [False, True], ids=["block reads", "custom area"])
+def test_scattered_points(benchmark: Any, sim: Any, custom_area: bool) -> None:
+    """One pass of scattered points (pipeline 1, 1 ms latency): coalesced block reads
+    against the custom scatter-gather area (after ``prepare``)."""
+    benchmark.group = "scattered points: 200 scratch-pad entries, status words, packed points"
+    p = scattered_plan(custom_area)
+    with mmpfast.Client(sim.host, sim.port) as c:
+        c.prepare(p)
+        before = sim.stats.frames_in
+        c.scan(p)
+        frames = sim.stats.frames_in - before
+        benchmark.pedantic(c.scan, args=(p,), rounds=5, iterations=1)
+    benchmark.extra_info.update(requests_per_pass=len(p.requests), frames_per_pass=frames,
+                                custom_entries=len(p.custom_addresses))
+    RESULTS[f"scattered_{'custom' if custom_area else 'blocks'}"] = stat(benchmark, "mean")
+    print(f"\nscattered points, custom_area={custom_area}: {len(p.requests)} request(s) per pass")
+    assert frames == len(p.requests)
 
 
 # ----------------------------------------------------------------------------- full rack
@@ -237,7 +275,8 @@ def test_summary(benchmark: Any) -> None:
     pairs = [("full rack optommp / mmpfast", "optommp_full_rack", "mmpfast_full_rack"),
              ("decode values() python / cython", "values_python", "values_cython"),
              ("decode array python / cython", "array_python", "array_cython"),
-             ("scatter python / cython", "scatter_python", "scatter_cython")]
+             ("scatter python / cython", "scatter_python", "scatter_cython"),
+             ("scattered points block reads / custom area", "scattered_blocks", "scattered_custom")]
     for label, a, b in pairs:
         if a in RESULTS and b in RESULTS:
             ratios[label] = RESULTS[a] / RESULTS[b]

@@ -26,7 +26,7 @@ if TYPE_CHECKING:   # what type checkers see; at run time these load on first us
     from .client import Client as Client
     from .plan import ScanPlan as ScanPlan, ScanResult as ScanResult
     from .records import (AnalogChannel as AnalogChannel, DigitalChannel as DigitalChannel,
-                          Status as Status)
+                          DigitalCounts as DigitalCounts, PointConfig as PointConfig, Status as Status)
     from .scanloop import AsyncScanLoop as AsyncScanLoop, ScanLoop as ScanLoop
 
 # Public names that live in modules loaded on first use (keeps `import mmpfast` light).
@@ -36,6 +36,8 @@ _LAZY = {
     "Status": ("records", "Status"),
     "DigitalChannel": ("records", "DigitalChannel"),
     "AnalogChannel": ("records", "AnalogChannel"),
+    "DigitalCounts": ("records", "DigitalCounts"),
+    "PointConfig": ("records", "PointConfig"),
     "ScanPlan": ("plan", "ScanPlan"),
     "ScanResult": ("plan", "ScanResult"),
     "ScanLoop": ("scanloop", "ScanLoop"),

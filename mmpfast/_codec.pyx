@@ -199,16 +199,20 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- checks
+cdef object _as_int(object value, str name):
+    """``value`` as an exact int (``__index__`` honoured); TypeError for non-ints."""
+    if isinstance(value, int):
+        return int(value)
+    try:
+        return PyNumber_Index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+
+
 cdef long long _check_slow(object value, long long hi, str name) except -1:
     cdef int overflow = 0
     cdef long long v
-    if isinstance(value, int):
-        value = int(value)
-    else:
-        try:
-            value = PyNumber_Index(value)
-        except TypeError:
-            raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    value = _as_int(value, name)
     v = PyLong_AsLongLongAndOverflow(value, &overflow)
     if overflow != 0 or v < 0 or v > hi:
         raise ValueError(f"{name} {value} out of range 0..{hi}")
@@ -317,14 +321,19 @@ cdef class Frame:
 
 
 # ----------------------------------------------------------------------------- encoders
-cdef inline void _put_request(unsigned char *q, long long tl, int tcode, long long sid,
-                              long long address) noexcept nogil:
+cdef inline void _put_start(unsigned char *q, long long tl, int tcode, long long sid) noexcept nogil:
+    """The first 6 header bytes every frame shares: 0, 0, tl << 2, tcode << 4, source id."""
     q[0] = 0
     q[1] = 0
     q[C_OFF_TL] = <unsigned char>(tl << 2)
     q[C_OFF_TCODE] = <unsigned char>(tcode << 4)
     q[C_OFF_SOURCE_ID] = <unsigned char>(sid >> 8)
     q[C_OFF_SOURCE_ID + 1] = <unsigned char>(sid & 0xFF)
+
+
+cdef inline void _put_request(unsigned char *q, long long tl, int tcode, long long sid,
+                              long long address) noexcept nogil:
+    _put_start(q, tl, tcode, sid)
     q[C_OFF_ADDRESS_HIGH] = <unsigned char>(C_ADDRESS_HIGH >> 8)
     q[C_OFF_ADDRESS_HIGH + 1] = <unsigned char>(C_ADDRESS_HIGH & 0xFF)
     mmp_store_be32(q + C_OFF_ADDRESS, <uint32_t>address)
@@ -332,12 +341,7 @@ cdef inline void _put_request(unsigned char *q, long long tl, int tcode, long lo
 
 cdef inline void _put_response(unsigned char *q, long long tl, int tcode, long long sid,
                                long long rcode) noexcept nogil:
-    q[0] = 0
-    q[1] = 0
-    q[C_OFF_TL] = <unsigned char>(tl << 2)
-    q[C_OFF_TCODE] = <unsigned char>(tcode << 4)
-    q[C_OFF_SOURCE_ID] = <unsigned char>(sid >> 8)
-    q[C_OFF_SOURCE_ID + 1] = <unsigned char>(sid & 0xFF)
+    _put_start(q, tl, tcode, sid)
     q[C_OFF_RCODE] = <unsigned char>(rcode << 4)
     memset(q + C_OFF_RCODE + 1, 0, 5)
 
@@ -353,47 +357,34 @@ cdef bytes _new_bytes(Py_ssize_t n):
     return PyBytes_FromStringAndSize(NULL, n)
 
 
-cdef bytes _quadlet_frame(long long tl, int tcode, long long sid, long long second,
-                          object data, bint request):
-    """A 16-byte frame (tcode 0 or 6) whose last 4 bytes are ``data`` zero-filled at the end."""
+cdef bytes _data_frame(long long tl, int tcode, long long sid, long long second,
+                       object data, bint request, bint block):
+    """A frame carrying ``data``: 16 bytes whose last 4 are ``data`` zero-filled at the end
+    (tcode 0 or 6), or with ``block`` 16 + N bytes (tcode 1 or 7)."""
     cdef Py_buffer view
     cdef bytes out
     cdef unsigned char *q
+    cdef Py_ssize_t at
     _get_buffer(data, &view, False, "data")
     try:
-        if view.len > C_QUADLET:
+        if block:
+            if view.len > C_MAX_DATA_LENGTH:
+                raise ValueError(f"data length {view.len} out of range 0..{C_MAX_DATA_LENGTH}")
+        elif view.len > C_QUADLET:
             raise ValueError(f"quadlet data is at most 4 bytes, got {view.len}")
-        out = _new_bytes(C_HEADER_BLOCK)
+        out = _new_bytes(C_HEADER_BLOCK + (view.len if block else 0))
         q = <unsigned char *>PyBytes_AS_STRING(out)
         if request:
             _put_request(q, tl, tcode, sid, second)
         else:
             _put_response(q, tl, tcode, sid, second)
-        memset(q + C_OFF_QUADLET, 0, C_QUADLET)
-        memcpy(q + C_OFF_QUADLET, view.buf, view.len)
-        return out
-    finally:
-        PyBuffer_Release(&view)
-
-
-cdef bytes _block_frame(long long tl, int tcode, long long sid, long long second,
-                        object data, bint request):
-    """A 16 + N byte frame (tcode 1 or 7) carrying ``data``."""
-    cdef Py_buffer view
-    cdef bytes out
-    cdef unsigned char *q
-    _get_buffer(data, &view, False, "data")
-    try:
-        if view.len > C_MAX_DATA_LENGTH:
-            raise ValueError(f"data length {view.len} out of range 0..{C_MAX_DATA_LENGTH}")
-        out = _new_bytes(C_HEADER_BLOCK + view.len)
-        q = <unsigned char *>PyBytes_AS_STRING(out)
-        if request:
-            _put_request(q, tl, tcode, sid, second)
+        if block:
+            _put_block_fields(q, view.len)
+            at = C_OFF_BLOCK_DATA
         else:
-            _put_response(q, tl, tcode, sid, second)
-        _put_block_fields(q, view.len)
-        memcpy(q + C_OFF_BLOCK_DATA, view.buf, view.len)
+            memset(q + C_OFF_QUADLET, 0, C_QUADLET)
+            at = C_OFF_QUADLET
+        memcpy(q + at, view.buf, view.len)
         return out
     finally:
         PyBuffer_Release(&view)
@@ -427,7 +418,7 @@ def encode_write_quadlet(tl, address, data, source_id=0):
     cdef long long t = _check(tl, C_MAX_TL, "tl")
     cdef long long sid = _check(source_id, C_MAX_SOURCE_ID, "source_id")
     cdef long long addr = _check(address, C_MAX_ADDRESS, "address")
-    return _quadlet_frame(t, C_TCODE_WRITE_QUADLET, sid, addr, data, True)
+    return _data_frame(t, C_TCODE_WRITE_QUADLET, sid, addr, data, True, False)
 
 
 def encode_write_block(tl, address, data, source_id=0):
@@ -435,7 +426,7 @@ def encode_write_block(tl, address, data, source_id=0):
     cdef long long t = _check(tl, C_MAX_TL, "tl")
     cdef long long sid = _check(source_id, C_MAX_SOURCE_ID, "source_id")
     cdef long long addr = _check(address, C_MAX_ADDRESS, "address")
-    return _block_frame(t, C_TCODE_WRITE_BLOCK, sid, addr, data, True)
+    return _data_frame(t, C_TCODE_WRITE_BLOCK, sid, addr, data, True, True)
 
 
 def encode_write_response(tl, rcode=0, source_id=0):
@@ -453,7 +444,7 @@ def encode_read_quadlet_response(tl, data, rcode=0, source_id=0):
     cdef long long t = _check(tl, C_MAX_TL, "tl")
     cdef long long r = _check(rcode, C_MAX_RCODE, "rcode")
     cdef long long sid = _check(source_id, C_MAX_SOURCE_ID, "source_id")
-    return _quadlet_frame(t, C_TCODE_READ_QUADLET_RESPONSE, sid, r, data, False)
+    return _data_frame(t, C_TCODE_READ_QUADLET_RESPONSE, sid, r, data, False, False)
 
 
 def encode_read_block_response(tl, data, rcode=0, source_id=0):
@@ -461,7 +452,7 @@ def encode_read_block_response(tl, data, rcode=0, source_id=0):
     cdef long long t = _check(tl, C_MAX_TL, "tl")
     cdef long long r = _check(rcode, C_MAX_RCODE, "rcode")
     cdef long long sid = _check(source_id, C_MAX_SOURCE_ID, "source_id")
-    return _block_frame(t, C_TCODE_READ_BLOCK_RESPONSE, sid, r, data, False)
+    return _data_frame(t, C_TCODE_READ_BLOCK_RESPONSE, sid, r, data, False, True)
 
 
 # ----------------------------------------------------------------------------- integer buffers
@@ -946,13 +937,7 @@ cdef long long _limit(object value, str name) except -2:
     cdef int overflow = 0
     cdef long long v
     if not PyLong_CheckExact(value):
-        if isinstance(value, int):
-            value = int(value)
-        else:
-            try:
-                value = PyNumber_Index(value)
-            except TypeError:
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+        value = _as_int(value, name)
     v = PyLong_AsLongLongAndOverflow(value, &overflow)
     if overflow > 0:
         return LLONG_MAX
@@ -1312,22 +1297,17 @@ cdef enum:
 _GATHER_CODES = "?IQbfiq"
 
 
+# The gather kind of each code character: _GATHER_KIND_ORDER[k] is the character of kind k.
+cdef str _GATHER_KIND_ORDER = u"iIfqQ?b"
+cdef unsigned char _GATHER_KIND[128]
+memset(_GATHER_KIND, _G_BAD, sizeof(_GATHER_KIND))
+for _k, _ch in enumerate(_GATHER_KIND_ORDER):
+    _GATHER_KIND[ord(_ch)] = <unsigned char>_k
+del _k, _ch
+
+
 cdef inline unsigned char _gather_kind(Py_UCS4 c) noexcept nogil:
-    if c == u'f':
-        return _G_F32
-    if c == u'b':
-        return _G_BIT
-    if c == u'I':
-        return _G_U32
-    if c == u'i':
-        return _G_I32
-    if c == u'?':
-        return _G_BOOL
-    if c == u'q':
-        return _G_I64
-    if c == u'Q':
-        return _G_U64
-    return _G_BAD
+    return _GATHER_KIND[c] if c < 128 else _G_BAD
 
 
 cdef unsigned char *_gather_kinds(object codes, Py_ssize_t *count) except NULL:

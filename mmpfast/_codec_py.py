@@ -4,6 +4,11 @@ Same names, signatures, results and exception classes as the Cython
 ``mmpfast._codec`` (API.md "mmpfast.codec" and its edge rules).  Everything
 on the wire is big-endian; addresses are the low 32 bits of the 48-bit
 offset and the codec writes ``FF FF`` above them.
+
+The module is long (about 880 lines) because it mirrors ``_codec.pyx``
+function for function, check for check: one file per codec keeps the two
+readable side by side, and the differential fuzzer and the stubtest compare
+them whole.
 """
 from __future__ import annotations
 
@@ -79,15 +84,19 @@ _F32 = struct.Struct(">f")
 
 
 # ----------------------------------------------------------------------------- checks
+def _as_int(name: str, value: object) -> int:
+    """``value`` as an int (``__index__`` honoured); TypeError for non-ints."""
+    if isinstance(value, int):
+        return int(value)
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+
+
 def _int(name: str, value: object, hi: int) -> int:
     """``value`` as an int in 0..hi: TypeError for non-ints, ValueError out of range."""
-    if isinstance(value, int):
-        v = int(value)
-    else:
-        try:
-            v = operator.index(value)  # type: ignore[arg-type]
-        except TypeError:
-            raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    v = _as_int(name, value)
     if v < 0 or v > hi:
         raise ValueError(f"{name} {v} out of range 0..{hi}")
     return v
@@ -183,6 +192,14 @@ def _quadlet_bytes(data: Buffer) -> bytes:
     return bytes(mv) + bytes(QUADLET - n)   # PROTOCOL.md §1.2: zero-fill at the end
 
 
+def _block_bytes(data: Buffer) -> bytes:
+    mv = _bytes_view(data, "data")
+    n = mv.nbytes
+    if n > MAX_DATA_LENGTH:
+        raise ValueError(f"data length {n} out of range 0..{MAX_DATA_LENGTH}")
+    return bytes(mv)
+
+
 def encode_read_quadlet(tl: int, address: int, source_id: int = 0) -> bytes:
     """Read Quadlet Request (tcode 4), 12 bytes."""
     return REQUEST_HEADER.pack(0, _b2(tl), TCODE_READ_QUADLET << 4,
@@ -211,11 +228,8 @@ def encode_write_block(tl: int, address: int, data: Buffer, source_id: int = 0) 
     b2 = _b2(tl)
     sid = _int("source_id", source_id, MAX_SOURCE_ID)
     addr = _int("address", address, MAX_ADDRESS)
-    mv = _bytes_view(data, "data")
-    n = mv.nbytes
-    if n > MAX_DATA_LENGTH:
-        raise ValueError(f"data length {n} out of range 0..{MAX_DATA_LENGTH}")
-    return BLOCK_REQUEST_HEADER.pack(0, b2, TCODE_WRITE_BLOCK << 4, sid, ADDRESS_HIGH, addr, n, 0) + bytes(mv)
+    d = _block_bytes(data)
+    return BLOCK_REQUEST_HEADER.pack(0, b2, TCODE_WRITE_BLOCK << 4, sid, ADDRESS_HIGH, addr, len(d), 0) + d
 
 
 def encode_write_response(tl: int, rcode: int = 0, source_id: int = 0) -> bytes:
@@ -238,11 +252,8 @@ def encode_read_block_response(tl: int, data: Buffer, rcode: int = 0, source_id:
     b2 = _b2(tl)
     r = _int("rcode", rcode, MAX_RCODE)
     sid = _int("source_id", source_id, MAX_SOURCE_ID)
-    mv = _bytes_view(data, "data")
-    n = mv.nbytes
-    if n > MAX_DATA_LENGTH:
-        raise ValueError(f"data length {n} out of range 0..{MAX_DATA_LENGTH}")
-    return BLOCK_RESPONSE_HEADER.pack(0, b2, TCODE_READ_BLOCK_RESPONSE << 4, sid, r << 4, 0, 0, n, 0) + bytes(mv)
+    d = _block_bytes(data)
+    return BLOCK_RESPONSE_HEADER.pack(0, b2, TCODE_READ_BLOCK_RESPONSE << 4, sid, r << 4, 0, 0, len(d), 0) + d
 
 
 def encode_read_blocks(first_tl: int, ranges: Iterable[Tuple[int, int]], source_id: int = 0) -> bytes:
@@ -407,13 +418,7 @@ def scatter_read_responses(stream: Buffer, dest: Buffer, offsets: Sequence[int],
 # ----------------------------------------------------------------------------- stream framing
 def _limit(name: str, value: object) -> int:
     """An int >= -1 (-1: no limit); TypeError for non-ints, ValueError below -1."""
-    if isinstance(value, int):
-        v = int(value)
-    else:
-        try:
-            v = operator.index(value)  # type: ignore[arg-type]
-        except TypeError:
-            raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    v = _as_int(name, value)
     if v < -1:
         raise ValueError(f"{name} {v} out of range (-1 or more)")
     return v

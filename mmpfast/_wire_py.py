@@ -183,8 +183,9 @@ def exchange_window(sock: socket.socket, tl: int, ranges: Any, offsets: Any, len
     conn.tl = tl
     conn.rbuf = rbuf
     conn.view = memoryview(rbuf)
-    gen = exchange(Operation(_none, ranges=ranges, offsets=offsets, lengths=lengths, dest=dest), conn,
-                   max(count, 1))
+    op = Operation(_none, ranges=ranges, offsets=offsets, lengths=lengths, dest=dest)
+    op.clear_from = len(ranges)         # one window of plain reads (the client sends no other here)
+    gen = exchange(op, conn, max(count, 1))
     arm = _Armed(armed)
     step = next(gen)
     while True:

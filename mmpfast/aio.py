@@ -1,7 +1,7 @@
-"""The asyncio OptoMMP client (TCP).
+"""The asyncio OptoMMP client (TCP, or UDP with ``transport="udp"``).
 
 ``AsyncClient`` has every public method of ``Client`` (both are built by
-``mmpfast.engine``); here each is a coroutine function, so
+``mmpfast.calls``); here each is a coroutine function, so
 ``await client.read(0xF030010C, 4)``.  Argument errors are raised when the
 call is awaited, before anything is sent.
 
@@ -16,6 +16,10 @@ connection (the next call reconnects), an unacknowledged (or garbled-ack)
 write raises ``WriteOutcomeUnknown`` and is never repeated, a read is repeated
 once on a new connection after a drop (not after a timeout, never for
 read-and-clear areas), a NAK raises ``MmpNakError`` and keeps the connection.
+
+Over UDP the transport is an ``asyncio.DatagramProtocol`` on a connected
+datagram endpoint (``remote_addr``: the kernel drops foreign senders); the
+rules are ``datagrams.DatagramExchange``'s, as for ``Client``.
 """
 from __future__ import annotations
 
@@ -26,16 +30,18 @@ import sys
 import time
 from collections import deque
 from types import TracebackType
-from typing import Any, Awaitable, Deque, List, Optional, Type, TypeVar, Union
+from typing import Any, Awaitable, Deque, List, Optional, Tuple, Type, TypeVar, Union
 
-from . import codec, engine
-from .engine import (DEFAULT_ENCODING, SEND, Buffer, Operation, PeerClosed, Values, exchange,
+from . import calls, codec
+from .checks import DEFAULT_ENCODING, Buffer, Values
+from .datagrams import DatagramExchange
+from .engine import (SEND, Operation, PeerClosed, begin_custom, exchange,
                      single_answer, single_request)
 from .errors import MmpConnectionError, MmpError, MmpTimeoutError
 from .plan import ScanPlan, ScanResult
 from .policy import ClientCore
 from .protocol import DEFAULT_PORT, HEADER_BLOCK, HEADER_SHORT, MAX_BLOCK
-from .records import AnalogChannel, DigitalChannel, Status
+from .records import AnalogChannel, DigitalChannel, DigitalCounts, PointConfig, Status
 
 T = TypeVar("T")
 
@@ -254,11 +260,81 @@ class _Stream(asyncio.BufferedProtocol):
             self.transport.close()
 
 
+class _Datagrams(asyncio.DatagramProtocol):
+    """One connected UDP endpoint: received datagrams are queued until a call takes them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: Optional[asyncio.DatagramTransport] = None
+        self.queue: Deque[bytes] = deque()
+        self.error: Optional[BaseException] = None
+        self.closed = False
+        self.waiter: Optional["asyncio.Future[None]"] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.queue.append(data)
+        self._wake()
+
+    def error_received(self, exc: Exception) -> None:
+        self.error = exc
+        self._wake()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.closed = True
+        if exc is not None and self.error is None:
+            self.error = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def expire(self) -> None:
+        """The call's deadline passed: the waiting receive raises ``_Deadline``."""
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_exception(_Deadline())
+
+    def gone(self) -> bool:
+        """True when the endpoint was closed (queued datagrams are discarded by the next call)."""
+        return self.closed
+
+    def send(self, data: bytes) -> None:
+        t = self.transport
+        if self.closed or t is None or t.is_closing():
+            raise PeerClosed("UDP endpoint closed")
+        t.sendto(data)
+
+    async def wait(self, until: float) -> None:
+        """Wait for a datagram, an error or the loop time ``until`` (``inf``: no timer)."""
+        if self.queue or self.error is not None or self.closed:
+            return
+        loop = self._loop
+        self.waiter = loop.create_future()
+        handle = loop.call_at(until, self._wake) if until != _NEVER else None
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+            if handle is not None:
+                handle.cancel()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
 class AsyncClient(ClientCore):
     """asyncio OptoMMP client for one controller.
 
-    ``AsyncClient(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1)``,
-    options as for ``Client``.  Use ``async with`` or ``await client.close()``.
+    ``AsyncClient(host, port=2001, *, timeout=2.0, max_block=1024, pipeline=1, device="epic",
+    transport="tcp")``, options (and the ``prepare`` rule of the custom area) as for ``Client``.
+    Use ``async with`` or ``await client.close()``.
     One instance belongs to one event loop; its calls are serialised by a lock
     (tasks may share it; a task waiting for the lock counts that wait against its
     own call's ``timeout``).  It is not thread-safe.
@@ -267,8 +343,9 @@ class AsyncClient(ClientCore):
     _kind = "AsyncClient"
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = 2.0,
-                 max_block: int = MAX_BLOCK, pipeline: int = 1) -> None:
-        super().__init__(host, port, timeout, max_block, pipeline)
+                 max_block: int = MAX_BLOCK, pipeline: int = 1, device: str = "epic",
+                 transport: str = "tcp") -> None:
+        super().__init__(host, port, timeout, max_block, pipeline, device, transport)
         self._lock = _CallLock()
         self._deadline = _NEVER           # the current call's deadline (loop clock)
         self._watchdog: Optional[asyncio.TimerHandle] = None
@@ -304,6 +381,16 @@ class AsyncClient(ClientCore):
             log.debug("%s:%s: connection went stale, reconnecting", self.host, self.port)
             self._drop()
         loop = asyncio.get_running_loop()
+        if self._udp:
+            try:
+                _d, dproto = await loop.create_datagram_endpoint(
+                    lambda: _Datagrams(loop), remote_addr=(self.host, self.port))
+            except OSError as exc:
+                raise MmpConnectionError(f"{self.host}:{self.port}: cannot open a UDP endpoint: {exc}") from exc
+            self._sock = dproto
+            self._conn.pending_write = None
+            log.debug("%s:%s: UDP endpoint connected", self.host, self.port)
+            return dproto  # type: ignore[return-value]
         try:
             size = self._pipeline * (HEADER_BLOCK + self._max_block)
             _t, proto = await loop.create_connection(lambda: _Stream(loop, size), self.host, self.port)
@@ -314,8 +401,39 @@ class AsyncClient(ClientCore):
         log.debug("%s:%s: connected", self.host, self.port)
         return proto  # type: ignore[no-any-return]
 
+    async def _pump_udp(self, proto: _Datagrams, op: Operation[Any]) -> None:
+        """Exchange ``op`` over datagrams (``datagrams.DatagramExchange``); the watchdog ends the wait."""
+        loop = asyncio.get_running_loop()
+        x = DatagramExchange(op, self._conn, self._pipeline, self._timeout)
+        queue = proto.queue
+        while queue:                          # discard what came since the last call
+            x.received(queue.popleft(), loop.time())
+        proto.error = None                    # (an ICMP error left by an earlier send)
+        for d in x.start(loop.time()):
+            proto.send(d)
+        while not x.done:
+            now = loop.time()
+            if now >= self._deadline:
+                raise _Deadline()
+            for d in x.due(now):
+                proto.send(d)
+            if queue:
+                for d in x.received(queue.popleft(), now):
+                    proto.send(d)
+                continue
+            if proto.error is not None:
+                err, proto.error = proto.error, None
+                raise err
+            if proto.closed:
+                raise PeerClosed("UDP endpoint closed")
+            await proto.wait(min(x.next_timer(), self._deadline))
+        x.result()
+
     async def _pump(self, proto: _Stream, op: Operation[Any]) -> None:
         conn = self._conn
+        if self._udp:
+            await self._pump_udp(proto, op)  # type: ignore[arg-type]
+            return
         if (len(op.chunks) if op.is_write else len(op.ranges)) == 1 and not _frames_log.isEnabledFor(_DEBUG):
             payload, maxlen, tl = single_request(op, conn)
             proto.splitter.max_frame = maxlen      # a longer answer is an error at its header
@@ -384,6 +502,9 @@ class AsyncClient(ClientCore):
             conn = self._conn
             for attempt in (0, 1):
                 conn.pending_write = None
+                conn.pending_clear = False
+                if op is not None and op.custom is not None:
+                    begin_custom(op, conn)      # not prepared: raised before connecting
                 proto = self._sock
                 if proto is None or self._stale(proto, op):
                     try:
@@ -399,12 +520,14 @@ class AsyncClient(ClientCore):
                     return None
                 self._watch(loop, deadline)
                 try:
+                    if op.custom is not None:
+                        begin_custom(op, conn)      # again: a connection remade just now forgot it
                     await self._pump(proto, op)
                 except _Deadline:
                     err = self._timed_out(None)
                     raise err from err.__cause__
                 except BaseException as exc:
-                    self._failed(exc, op, attempt == 0 and loop.time() < deadline)
+                    self._failed(exc, op, attempt == 0 and loop.time() < deadline and not self._udp)
                     continue
                 finally:
                     self._deadline = _NEVER
@@ -418,14 +541,14 @@ class AsyncClient(ClientCore):
         return self._call(op)   # (one coroutine: the public methods await it)
 
     # ---------------------------------------------------------------- the public calls
-    # One line each: the arguments are checked and the frames built by mmpfast.engine.
+    # One line each: the arguments are checked and the frames built by mmpfast.calls.
     # ---- BEGIN generated by tools/gen_client_api.py: the public calls (do not edit by hand)
     async def read(self, address: int, length: int) -> bytes:
         """``length`` bytes from ``address`` (low 32 bits), as ``bytes``.
 
         Any length; chunked at ``max_block`` (one block read per chunk).  ``read(a, 0)``
         is ``b""`` and sends nothing."""
-        return await self._execute(engine.op_read(self._max_block, address, length))
+        return await self._execute(calls.op_read(self._max_block, address, length))
 
     async def read_into(self, address: int, buffer: Buffer) -> None:
         """Fill ``buffer`` (any writable C-contiguous buffer: bytearray, memoryview,
@@ -433,73 +556,107 @@ class AsyncClient(ClientCore):
 
         The bytes are stored as they come off the wire (big-endian).  An empty
         buffer sends nothing."""
-        return await self._execute(engine.op_read_into(self._max_block, address, buffer))
+        return await self._execute(calls.op_read_into(self._max_block, address, buffer))
 
     async def write(self, address: int, data: Buffer) -> None:
         """Write the bytes of ``data`` (any bytes-like) at ``address``; chunked at ``max_block``.
         Empty ``data`` sends nothing."""
-        return await self._execute(engine.op_write(self._max_block, address, data))
+        return await self._execute(calls.op_write(self._max_block, address, data))
 
     async def uptime_ms(self) -> int:
         """Milliseconds since power-up (uint32 at 0xF030010C, read with one 4-byte block read)."""
-        return await self._execute(engine.op_uptime_ms(self._max_block))
+        return await self._execute(calls.op_uptime_ms(self._max_block))
 
     async def status(self) -> Status:
         """The status area (one block read of ``memmap.STATUS_BLOCK_LENGTH`` bytes) as a ``Status``."""
-        return await self._execute(engine.op_status(self._max_block))
+        return await self._execute(calls.op_status(self._max_block))
 
     async def powerup_clear(self) -> None:
         """Send Powerup Clear: one block write of ``00 00 00 01`` to 0xF0380000."""
-        return await self._execute(engine.op_powerup_clear(self._max_block))
+        return await self._execute(calls.op_powerup_clear(self._max_block))
 
     async def read_digital(self, module: int, channel: int) -> bool:
-        """State of EPIC digital ``module`` 0..15, ``channel`` 0..63 (4-byte read of slot +0)."""
-        return await self._execute(engine.op_read_digital(self._max_block, module, channel))
+        """State of a digital point: one 4-byte read.  EPIC: ``module`` 0..15, ``channel`` 0..63,
+        slot +0 of 0xF01E0000 + 0x1000*m + 0x40*c; SNAP: channel 0..3, 0xF0800000 + 0x40*p
+        (p = 4*module + channel)."""
+        return await self._execute(calls.op_read_digital(self._max_block, self._device, module, channel))
 
     async def write_digital(self, module: int, channel: int, state: bool) -> None:
-        """Turn an EPIC digital output on (``True``/1) or off (``False``/0): 4-byte write of slot +0."""
-        return await self._execute(engine.op_write_digital(self._max_block, module, channel, state))
+        """Turn a digital output on (``True``/1) or off (``False``/0): one 4-byte write.
+        EPIC: ``state`` at slot +0 of 0xF0220000 + 0x1000*m + 0x40*c; SNAP: ``00 00 00 01`` at
+        0xF0900000 + 0x40*p (turn on) or + 4 (turn off)."""
+        return await self._execute(calls.op_write_digital(self._max_block, self._device, module, channel, state))
 
     async def read_digital_channel(self, module: int, channel: int) -> DigitalChannel:
-        """The whole digital channel record (``DigitalChannel``), one block read."""
-        return await self._execute(engine.op_read_digital_channel(self._max_block, module, channel))
+        """The whole digital channel record (``DigitalChannel``), one block read.  SNAP: the
+        point record 0xF0800000 + 0x40*p; ``feature_type`` is its counter-active word (1 while
+        counting, the counter feature's code) and ``quality`` is 0 (SNAP PAC has no quality word)."""
+        return await self._execute(calls.op_read_digital_channel(self._max_block, self._device, module, channel))
 
     async def read_analog(self, module: int, channel: int) -> float:
-        """Value (float32, engineering units) of an EPIC analog channel."""
-        return await self._execute(engine.op_read_analog(self._max_block, module, channel))
+        """Value (float32, engineering units) of an analog point: EPIC 0xF0260000 + 0x1000*m +
+        0x40*c, SNAP 0xF0A00000 + 0x40*p."""
+        return await self._execute(calls.op_read_analog(self._max_block, self._device, module, channel))
 
     async def write_analog(self, module: int, channel: int, value: float) -> None:
-        """Set an EPIC analog output (float32 EU).  NaN and infinities are ``ValueError``."""
-        return await self._execute(engine.op_write_analog(self._max_block, module, channel, value))
+        """Set an analog output (float32 EU): EPIC 0xF02A0000 + 0x1000*m + 0x40*c, SNAP
+        0xF0B00000 + 0x40*p.  NaN and infinities are ``ValueError``."""
+        return await self._execute(calls.op_write_analog(self._max_block, self._device, module, channel, value))
 
     async def read_analog_channel(self, module: int, channel: int) -> AnalogChannel:
-        """Value, minimum, maximum and quality of an analog channel (``AnalogChannel``)."""
-        return await self._execute(engine.op_read_analog_channel(self._max_block, module, channel))
+        """Value, minimum, maximum and quality of an analog channel (``AnalogChannel``).  SNAP: the
+        point record 0xF0A00000 + 0x40*p; ``quality`` is 0 (SNAP PAC has no quality word)."""
+        return await self._execute(calls.op_read_analog_channel(self._max_block, self._device, module, channel))
+
+    async def read_clear_digital(self, module: int, channel: int) -> DigitalCounts:
+        """Read and clear a digital point's feature value (counts) and latches (``DigitalCounts``).
+
+        EPIC: one 12-byte read of 0xF02E0000 + 0x600*m + 0x18*c; SNAP: 4-byte reads of
+        0xF0F00000 + 4*p, + 0x100, + 0x200.  The device clears what it returns: the call is
+        never repeated (a lost answer is ``MmpTimeoutError`` / ``MmpConnectionError``)."""
+        return await self._execute(calls.op_read_clear_digital(self._max_block, self._device, module, channel))
+
+    async def read_clear_analog_minmax(self, module: int, channel: int) -> Tuple[float, float]:
+        """Read and reset an analog point's ``(minimum, maximum)`` (float32 EU).  EPIC: one 8-byte
+        read of 0xF01D4000 + 0x300*m + 0x0C*c; SNAP: 0xF0F80000 + 4*p and + 0x100.  Never
+        repeated, as ``read_clear_digital``."""
+        return await self._execute(calls.op_read_clear_analog_minmax(self._max_block, self._device, module, channel))
+
+    async def read_point_config(self, module: int, channel: int) -> PointConfig:
+        """A point's configuration (``PointConfig``: module and point type, feature, scaling,
+        watchdog, name), one block read: EPIC 0x63 bytes at 0xF0100000 + 0x3000*m + 0xC0*c,
+        SNAP 0x40 bytes at 0xF0C00000 + 0x40*p.  Absent modules and channels read as zeros."""
+        return await self._execute(calls.op_read_point_config(self._max_block, self._device, module, channel))
+
+    async def write_point_feature(self, module: int, channel: int, feature: int) -> None:
+        """Set a point's feature (uint32 0..0xFFFFFFFF: 0 none, 1 counter, ...): one 4-byte
+        write at +0x08 of its configuration record (see ``read_point_config``)."""
+        return await self._execute(calls.op_write_point_feature(self._max_block, self._device, module, channel, feature))
 
     async def read_scratchpad_int32(self, index: int, count: int = 1) -> List[int]:
         """``count`` int32 values from logical index 0..10239 (spanning areas 1-3), as ``list[int]``."""
-        return await self._execute(engine.op_read_scratchpad_int32(self._max_block, index, count))
+        return await self._execute(calls.op_read_scratchpad_int32(self._max_block, index, count))
 
     async def write_scratchpad_int32(self, index: int, values: Values) -> None:
         """Write one int or a sequence of ints (each must fit int32) from logical ``index``."""
-        return await self._execute(engine.op_write_scratchpad_int32(self._max_block, index, values))
+        return await self._execute(calls.op_write_scratchpad_int32(self._max_block, index, values))
 
     async def read_scratchpad_float(self, index: int, count: int = 1) -> List[float]:
         """``count`` float32 values from logical index 0..10239, as ``list[float]``."""
-        return await self._execute(engine.op_read_scratchpad_float(self._max_block, index, count))
+        return await self._execute(calls.op_read_scratchpad_float(self._max_block, index, count))
 
     async def write_scratchpad_float(self, index: int, values: Values) -> None:
         """Write float32 values from logical ``index``.  NaN and infinities are stored as
         given (the scratch pad is raw storage); finite values beyond float32 are ``ValueError``."""
-        return await self._execute(engine.op_write_scratchpad_float(self._max_block, index, values))
+        return await self._execute(calls.op_write_scratchpad_float(self._max_block, index, values))
 
     async def read_scratchpad_int64(self, index: int, count: int = 1) -> List[int]:
         """``count`` int64 values (big-endian, stride 8) from index 0..1023, as ``list[int]``."""
-        return await self._execute(engine.op_read_scratchpad_int64(self._max_block, index, count))
+        return await self._execute(calls.op_read_scratchpad_int64(self._max_block, index, count))
 
     async def write_scratchpad_int64(self, index: int, values: Values) -> None:
         """Write one int or a sequence of ints (each must fit int64) from ``index``."""
-        return await self._execute(engine.op_write_scratchpad_int64(self._max_block, index, values))
+        return await self._execute(calls.op_write_scratchpad_int64(self._max_block, index, values))
 
     async def read_scratchpad_string(self, slot: int, *, encoding: str = DEFAULT_ENCODING, errors: str = "strict") -> str:
         """Text of string slot 0..63: one block read of the 130-byte slot.
@@ -507,22 +664,33 @@ class AsyncClient(ClientCore):
         The first two bytes are the big-endian length (above 128 is
         ``MmpProtocolError``); the text is decoded with ``encoding`` (UTF-8 by default).
         An unknown ``encoding`` or ``errors`` is ``ValueError`` before anything is sent."""
-        return await self._execute(engine.op_read_scratchpad_string(self._max_block, slot, encoding, errors))
+        return await self._execute(calls.op_read_scratchpad_string(self._max_block, slot, encoding, errors))
 
     async def write_scratchpad_string(self, slot: int, text: Union[str, bytes], *, encoding: str = DEFAULT_ENCODING) -> None:
         """Store ``text`` in string slot 0..63: one block write of the big-endian
         length word followed by the bytes (``str`` is encoded with ``encoding``,
         bytes-like objects are stored as they are).  Over 128 bytes is ``ValueError``."""
-        return await self._execute(engine.op_write_scratchpad_string(self._max_block, slot, text, encoding))
+        return await self._execute(calls.op_write_scratchpad_string(self._max_block, slot, text, encoding))
+
+    async def prepare(self, plan: ScanPlan) -> None:
+        """Write ``plan.custom_writes`` (the plan's custom-area address list, from 0xF0D50000) and
+        remember on this connection that it holds them; ``scan`` needs it for a plan with
+        ``custom_addresses``.  A plan without them sends nothing.  The connection forgets it
+        when it is remade, or when another list (or any raw write over 0xF0D50000..0xF0D50FFF)
+        is written: prepare again then."""
+        return await self._execute(calls.op_prepare(self._max_block, self._device, self._conn, plan))
 
     async def scan_into(self, plan: ScanPlan, buffer: Buffer) -> None:
         """Run ``plan``'s block reads, pipelined, scattering the data into ``buffer``
         (writable, at least ``plan.buffer_size`` bytes).  Returns ``None``.
-        A plan with no points sends nothing; ``plan`` not a ``ScanPlan`` is ``TypeError``."""
-        return await self._execute(engine.op_scan_into(self._max_block, plan, buffer))
+        A plan with no points sends nothing; ``plan`` not a ``ScanPlan`` is ``TypeError``, a plan
+        of another device ``ValueError``, a custom-area plan this connection was not prepared
+        for ``MmpError`` (nothing sent).  Read-and-clear requests (from ``plan.clear_from``) go
+        after every plain answer and are never repeated."""
+        return await self._execute(calls.op_scan_into(self._max_block, self._device, plan, buffer))
 
     async def scan(self, plan: ScanPlan) -> ScanResult:
         """One pass of ``plan``: a new buffer filled as ``scan_into`` does, as ``plan.result(buffer)``.
         A plan with no points sends nothing and returns an empty ``ScanResult``."""
-        return await self._execute(engine.op_scan(self._max_block, plan))
+        return await self._execute(calls.op_scan(self._max_block, self._device, plan))
     # ---- END generated calls

@@ -7,7 +7,7 @@ mmpfast's checked client (see the class docstring for what is fixed).
 from __future__ import annotations
 
 import struct
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, TypeVar, Union
 
 from . import codec, memmap
 from .client import DEFAULT_PORT, Client
@@ -17,6 +17,7 @@ from .protocol import HEADER_BLOCK
 __all__ = ["O22MMP"]
 
 _OUT_OF_BOUNDS = "index out of bounds"
+_T = TypeVar("_T")
 _STRING_TOO_LONG = "string must be at most 128 bytes"
 
 
@@ -130,29 +131,23 @@ class O22MMP:
         return float(self.client.read_analog_channel(module, channel).maximum)
 
     # ---------------------------------------------------------------- scratch pad
-    @staticmethod
-    def _numeric_index_ok(index: Any) -> bool:
-        return isinstance(index, int) and 0 <= index < memmap.SCRATCHPAD_NUMERIC_COUNT
+    def _numeric(self, index: Any, op: Callable[[int], _T]) -> Union[_T, str]:
+        """``op(index)`` for a numeric scratch-pad index, else the out-of-bounds string."""
+        if not (isinstance(index, int) and 0 <= index < memmap.SCRATCHPAD_NUMERIC_COUNT):
+            return _OUT_OF_BOUNDS
+        return op(index)
 
     def GetScratchPadIntegerArea(self, index: int) -> Union[int, str]:
-        if not self._numeric_index_ok(index):
-            return _OUT_OF_BOUNDS
-        return int(self.client.read_scratchpad_int32(index)[0])
+        return self._numeric(index, lambda i: int(self.client.read_scratchpad_int32(i)[0]))
 
     def SetScratchPadIntegerArea(self, index: int, value: int) -> Union[int, str]:
-        if not self._numeric_index_ok(index):
-            return _OUT_OF_BOUNDS
-        return self._nak_code(self.client.write_scratchpad_int32, index, value)
+        return self._numeric(index, lambda i: self._nak_code(self.client.write_scratchpad_int32, i, value))
 
     def GetScratchPadFloatArea(self, index: int) -> Union[float, str]:
-        if not self._numeric_index_ok(index):
-            return _OUT_OF_BOUNDS
-        return float(self.client.read_scratchpad_float(index)[0])
+        return self._numeric(index, lambda i: float(self.client.read_scratchpad_float(i)[0]))
 
     def SetScratchPadFloatArea(self, index: int, value: float) -> Union[int, str]:
-        if not self._numeric_index_ok(index):
-            return _OUT_OF_BOUNDS
-        return self._nak_code(self.client.write_scratchpad_float, index, value)
+        return self._numeric(index, lambda i: self._nak_code(self.client.write_scratchpad_float, i, value))
 
     def GetScratchPadStringArea(self, index: int) -> str:
         if not (isinstance(index, int) and 0 <= index < memmap.SCRATCHPAD_STRING_SLOTS):

@@ -1,10 +1,9 @@
 """The request engine shared by ``Client`` and ``AsyncClient`` (sans-I/O).
 
-Every public client call is built here exactly once: an ``op_*`` function
-checks the arguments (``ValueError`` out of range, ``TypeError`` for a wrong
-type, before anything is sent) and returns an ``Operation``: the block reads
-or block writes the call needs and a ``finish`` that builds its return value.
-The clients only hand the operation to their transport.
+A public client call is built once, by an ``op_*`` function of
+``mmpfast.calls``, as an ``Operation``: the block reads or block writes the
+call needs and a ``finish`` that builds its return value.  The clients only
+hand the operation to their transport.
 
 ``exchange`` drives one operation over one connection: it yields "send these
 bytes" and "receive into this buffer" steps, frames the received stream with
@@ -12,6 +11,12 @@ the codec's splitter (``codec.frame_boundaries``), checks every response with
 the codec (``codec.scatter_read_responses``, ``codec.check_write_responses``)
 and keeps the transaction labels and pipeline windows.  The transports pump
 bytes through it, so every frame rule is written once for both clients.
+
+Reads with side effects (read-and-clear areas, ``memmap.read_has_side_effects``)
+are the last requests of an operation (from ``Operation.clear_from``); they
+go out in windows of their own, only after every plain answer arrived, and
+the connection records that they were handed over (``Connection.pending_clear``)
+so that the failure policy never sends them twice.
 
 This module imports no ``socket``, ``select``, ``time`` or ``asyncio``.
 
@@ -21,24 +26,17 @@ with its own tl (0..63, rotating).  All values are big-endian on the wire.
 """
 from __future__ import annotations
 
-import codecs
 import logging
-import math
-import operator
-import sys
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Generator, Generic, Iterable, List,
-                    Optional, Sequence, Tuple, TypeVar, Union)
+from typing import Any, Callable, Generator, Generic, List, Optional, Sequence, Tuple, TypeVar
 
 from . import codec, memmap
-from .errors import MmpConnectionError, MmpNakError, MmpProtocolError
-from .plan import ScanPlan, ScanResult
-from .protocol import (HEADER_BLOCK, HEADER_SHORT, MAX_ADDRESS, MAX_DATA_LENGTH,
-                       MAX_PORT, TL_MODULO)
-from .records import AnalogChannel, DigitalChannel, Status
+from .errors import MmpConnectionError, MmpError, MmpNakError, MmpProtocolError
+from .protocol import HEADER_BLOCK, HEADER_SHORT, TL_MODULO
 
 __all__ = [
-    "Operation", "Connection", "exchange", "PeerClosed", "SEND", "RECV", "DEFAULT_ENCODING",
-    "check_options", "check_endpoint", "Values", "Buffer", "single_request", "single_answer",
+    "Operation", "Connection", "exchange", "PeerClosed", "NotPrepared", "SEND", "RECV",
+    "single_request", "single_answer", "begin_custom", "single_read", "single_write", "read_op",
+    "ranges_op", "chunk", "write_chunks", "nothing",
 ]
 
 #: hex dumps of every frame sent and received, at DEBUG (enable with
@@ -46,21 +44,6 @@ __all__ = [
 frames_log = logging.getLogger("mmpfast.frames")
 _DEBUG = logging.DEBUG
 
-#: Text encoding of scratch-pad strings unless a call says otherwise.  UTF-8
-#: is a superset of the ASCII that Opto 22's tools write; the 128-byte limit
-#: counts encoded bytes.
-DEFAULT_ENCODING = "utf-8"
-
-Number = Union[int, float]
-#: one number or a sequence of numbers (scratch-pad writes)
-Values = Union[Number, Iterable[Number]]
-
-if sys.version_info >= (3, 12):
-    from collections.abc import Buffer
-elif TYPE_CHECKING:
-    from typing_extensions import Buffer
-else:
-    Buffer = Any   #: any object supporting the buffer protocol (bytes, bytearray, memoryview, array, numpy)
 T = TypeVar("T")
 
 _EMPTY: Tuple[Any, ...] = ()
@@ -77,9 +60,17 @@ class Operation(Generic[T]):
     ``chunks`` is a list of ``(address, data)``.  ``finish()`` builds the
     call's return value once every response has been checked.  An operation
     with no request at all (``empty``) sends nothing.
+
+    ``clear_from``: index of the first read that changes the device (the
+    read-and-clear requests are last); ``None`` lets ``may_retry`` decide
+    from the addresses (then every request counts as one when any does).
+    ``custom``: for a read, the custom-area address list the connection must
+    have been prepared with (``None``: none needed); for a write, the list
+    the write leaves in the device (``()``: unknown), see ``begin_custom``.
     """
 
-    __slots__ = ("is_write", "ranges", "offsets", "lengths", "dest", "chunks", "finish", "retry")
+    __slots__ = ("is_write", "ranges", "offsets", "lengths", "dest", "chunks", "finish", "retry",
+                 "clear_from", "custom")
 
     def __init__(self, finish: Callable[[], T], *, ranges: Sequence[Tuple[int, int]] = _EMPTY,
                  offsets: Sequence[int] = _EMPTY, lengths: Sequence[int] = _EMPTY,
@@ -92,6 +83,8 @@ class Operation(Generic[T]):
         self.chunks: Sequence[Tuple[int, memoryview]] = chunks if chunks is not None else _EMPTY
         self.finish = finish
         self.retry: Optional[bool] = None
+        self.clear_from: Optional[int] = None
+        self.custom: Optional[Tuple[int, ...]] = None
 
     @property
     def empty(self) -> bool:
@@ -105,14 +98,23 @@ class Operation(Generic[T]):
                 memmap.read_has_side_effects(a, n) for a, n in self.ranges)
         return self.retry
 
+    def first_clearing(self) -> int:
+        """Index of the first request that changes the device when read (``len(ranges)``
+        when none does): ``clear_from``, else 0 or ``len(ranges)`` by ``may_retry``."""
+        cf = self.clear_from
+        if cf is None:
+            cf = self.clear_from = len(self.ranges) if self.may_retry() else 0
+        return cf
+
 
 _new_operation = object.__new__
 _ZERO = (0,)
 
 
-def _single_read(address: int, length: int, dest: Any, finish: Callable[[], T],
-                 retry: Optional[bool] = None) -> Operation[T]:
-    """A one-request read (built without keyword parsing: the per-call hot path)."""
+def single_read(address: int, length: int, dest: Any, finish: Callable[[], T],
+                retry: Optional[bool] = None) -> Operation[T]:
+    """A one-request read (built without keyword parsing: the per-call hot path).
+    ``retry``: whether it may be repeated (``None``: ``may_retry`` decides)."""
     op: Operation[T] = _new_operation(Operation)
     op.is_write = False
     op.ranges = ((address, length),)
@@ -122,10 +124,12 @@ def _single_read(address: int, length: int, dest: Any, finish: Callable[[], T],
     op.chunks = _EMPTY
     op.finish = finish
     op.retry = retry
+    op.clear_from = None
+    op.custom = None
     return op
 
 
-def _single_write(address: int, data: memoryview) -> Operation[None]:
+def single_write(address: int, data: memoryview) -> Operation[None]:
     """A one-request write (the per-call hot path)."""
     op: Operation[None] = _new_operation(Operation)
     op.is_write = True
@@ -134,12 +138,36 @@ def _single_write(address: int, data: memoryview) -> Operation[None]:
     op.lengths = _EMPTY
     op.dest = None
     op.chunks = ((address, data),)
-    op.finish = _nothing
+    op.finish = nothing
     op.retry = False
+    op.clear_from = None
+    op.custom = None
     return op
 
 
-def _chunk(address: int, length: int, step: int) -> Tuple[List[Tuple[int, int]], List[int], List[int]]:
+def ranges_op(ranges: Sequence[Tuple[int, int]], offsets: Sequence[int], lengths: Sequence[int],
+              dest: Any, finish: Callable[[], T], clear_from: Optional[int] = None,
+              custom: Optional[Tuple[int, ...]] = None) -> Operation[T]:
+    """A read of many requests (a scan pass), built without keyword parsing.  With
+    ``clear_from`` given, the requests from that index change the device and the
+    others may be repeated."""
+    op: Operation[T] = _new_operation(Operation)
+    op.is_write = False
+    op.ranges = ranges
+    op.offsets = offsets
+    op.lengths = lengths
+    op.dest = dest
+    op.chunks = _EMPTY
+    op.finish = finish
+    op.retry = None if clear_from is None else clear_from >= len(ranges)
+    op.clear_from = clear_from
+    op.custom = custom
+    return op
+
+
+def chunk(address: int, length: int, step: int) -> Tuple[List[Tuple[int, int]], List[int], List[int]]:
+    """``length`` bytes from ``address`` as reads of at most ``step`` bytes:
+    ``(ranges, offsets, lengths)``."""
     ranges: List[Tuple[int, int]] = []
     offsets: List[int] = []
     lengths: List[int] = []
@@ -153,22 +181,25 @@ def _chunk(address: int, length: int, step: int) -> Tuple[List[Tuple[int, int]],
     return ranges, offsets, lengths
 
 
-def _read_op(address: int, length: int, step: int, dest: Any, finish: Callable[[], T],
-             retry: Optional[bool] = None) -> Operation[T]:
+def read_op(address: int, length: int, step: int, dest: Any, finish: Callable[[], T],
+            retry: Optional[bool] = None) -> Operation[T]:
+    """``length`` bytes from ``address`` into ``dest``, chunked at ``step`` bytes."""
     if length <= step:
         if length == 0:
             return Operation(finish)
-        return _single_read(address, length, dest, finish, retry)
-    ranges, offsets, lengths = _chunk(address, length, step)
+        return single_read(address, length, dest, finish, retry)
+    ranges, offsets, lengths = chunk(address, length, step)
     return Operation(finish, ranges=ranges, offsets=offsets, lengths=lengths, dest=dest)
 
 
-def _write_chunks(address: int, data: memoryview, step: int) -> List[Tuple[int, memoryview]]:
+def write_chunks(address: int, data: memoryview, step: int) -> List[Tuple[int, memoryview]]:
+    """``data`` written from ``address`` as writes of at most ``step`` bytes."""
     n = data.nbytes
     return [(address + i, data[i:i + step]) for i in range(0, n, step)]
 
 
-def _nothing() -> None:
+def nothing() -> None:
+    """The ``finish`` of a call that returns ``None``."""
     return None
 
 
@@ -183,18 +214,27 @@ class PeerClosed(MmpConnectionError):
     """The peer closed the connection while a response was expected."""
 
 
-class Connection:
-    """Per-connection protocol state: the next tl, the receive buffer, and
-    the address of the first write of the current call handed to the
-    transport and not yet acknowledged (``None`` when there is none)."""
+class NotPrepared(MmpError):
+    """A scan needs a custom-area address list this connection was not prepared with."""
 
-    __slots__ = ("tl", "rbuf", "view", "pending_write")
+
+class Connection:
+    """Per-connection protocol state: the next tl, the receive buffer, the
+    address of the first write of the current call handed to the transport and
+    not yet acknowledged (``pending_write``, ``None`` when there is none),
+    whether a read that changes the device was handed to the transport during
+    the current attempt (``pending_clear``), and the custom-area address list
+    written on this connection (``custom``, ``None`` when not known)."""
+
+    __slots__ = ("tl", "rbuf", "view", "pending_write", "pending_clear", "custom")
 
     def __init__(self, size: int = 4096) -> None:
         self.tl = 0
         self.rbuf = bytearray(size)
         self.view = memoryview(self.rbuf)
         self.pending_write: Optional[int] = None
+        self.pending_clear = False
+        self.custom: Optional[Tuple[int, ...]] = None
 
     def reserve(self, size: int) -> memoryview:
         if len(self.rbuf) < size:
@@ -278,9 +318,14 @@ def exchange(op: Operation[Any], conn: Connection, pipeline: int) -> Generator[S
         return
     ranges, offsets, lengths, dest = op.ranges, op.offsets, op.lengths, op.dest
     total = len(ranges)
+    clear_from = op.first_clearing()
     start = 0
     while start < total:
         stop = min(start + pipeline, total)
+        if start < clear_from < stop:
+            stop = clear_from       # read-and-clear requests only after every plain answer
+        elif stop > clear_from:
+            conn.pending_clear = True
         whole = not start and stop == total
         tl = conn.next_tl(stop - start)
         window = ranges if whole else ranges[start:stop]
@@ -340,6 +385,8 @@ def single_request(op: Operation[Any], conn: Connection) -> Tuple[bytes, int, in
         conn.pending_write = address
         return codec.encode_write_block(tl, address, data), HEADER_SHORT, tl
     address, length = op.ranges[0]
+    if op.retry is not True and not op.may_retry():
+        conn.pending_clear = True
     return codec.encode_read_block(tl, address, length), HEADER_BLOCK + length, tl
 
 
@@ -372,384 +419,18 @@ def single_answer(op: Operation[Any], conn: Connection, frame: bytes, tl: int, m
         raise MmpNakError(codec.decode_frame(frame).rcode or 0, address=address)
 
 
-# =============================================================================
-# Argument checks
-# =============================================================================
-def _as_int(name: str, value: object) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not bool")
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
-
-
-def _point(module: object, channel: object) -> Tuple[int, int]:
-    return _as_int("module", module), _as_int("channel", channel)
-
-
-#: (module, channel) -> address, for the per-point calls (filled on first use; the
-#: addresses themselves come from memmap)
-_DIGITAL_STATE: Dict[Tuple[int, int], int] = {}
-_ANALOG_VALUE: Dict[Tuple[int, int], int] = {}
-
-
-def _digital_state_address(module: object, channel: object) -> int:
-    if type(module) is int and type(channel) is int:
-        address = _DIGITAL_STATE.get((module, channel))
-        if address is not None:
-            return address
-    m, c = _point(module, channel)
-    address = _DIGITAL_STATE[m, c] = memmap.digital_read_address(m, c) + memmap.DIG_STATE
-    return address
-
-
-def _analog_value_address(module: object, channel: object) -> int:
-    if type(module) is int and type(channel) is int:
-        address = _ANALOG_VALUE.get((module, channel))
-        if address is not None:
-            return address
-    m, c = _point(module, channel)
-    address = _ANALOG_VALUE[m, c] = memmap.analog_read_address(m, c) + memmap.ANA_VALUE
-    return address
-
-
-def _check_span(address: object, length: object) -> Tuple[int, int]:
-    a = _as_int("address", address)
-    n = _as_int("length", length)
-    if not 0 <= a <= MAX_ADDRESS:
-        raise ValueError(f"address 0x{a:X} out of range 0..0xFFFFFFFF")
-    if n < 0:
-        raise ValueError(f"length {n} is negative")
-    if a + n - 1 > MAX_ADDRESS:
-        raise ValueError(f"{n} bytes from 0x{a:08X} run past 0xFFFFFFFF")
-    return a, n
-
-
-def _byte_view(obj: object, name: str, writable: bool = False) -> memoryview:
-    try:
-        mv = memoryview(obj)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{name} must support the buffer protocol, not {type(obj).__name__}") from None
-    if not mv.c_contiguous:
-        raise TypeError(f"{name} must be C-contiguous")
-    if writable and mv.readonly:
-        raise TypeError(f"{name} must be writable")
-    if mv.format != "B" or mv.ndim != 1:
-        mv = mv.cast("B")
-    return mv
-
-
-def _check_state(state: object) -> int:
-    if isinstance(state, bool):
-        return int(state)
-    if isinstance(state, int):
-        if state in (0, 1):
-            return int(state)
-        raise ValueError(f"state must be 0, 1, False or True, not {state}")
-    raise TypeError(f"state must be a bool, not {type(state).__name__}")
-
-
-def _check_finite(value: object) -> float:
-    if isinstance(value, (str, bytes)) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise TypeError(f"value must be a real number, not {type(value).__name__}")
-    f = float(value)
-    if not math.isfinite(f):
-        raise ValueError(f"{f!r} is not a finite number; analog outputs take finite values")
-    return f
-
-
-def _check_encoding(encoding: object) -> str:
-    if not isinstance(encoding, str):
-        raise TypeError(f"encoding must be a str, not {type(encoding).__name__}")
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}") from None
-    return encoding
-
-
-def _check_errors(errors: object) -> str:
-    if not isinstance(errors, str):
-        raise TypeError(f"errors must be a str, not {type(errors).__name__}")
-    try:
-        codecs.lookup_error(errors)
-    except LookupError:
-        raise ValueError(f"unknown error handler {errors!r}") from None
-    return errors
-
-
-def _u32(raw: memoryview, offset: int) -> int:
-    return int.from_bytes(raw[offset:offset + 4], "big")
-
-
-def check_options(timeout: object, max_block: object, pipeline: object) -> Tuple[float, int, int]:
-    """Validate client options: ``timeout`` seconds > 0, ``max_block`` 8..65535 bytes, ``pipeline`` 1..64."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    t = float(timeout)
-    if not (t > 0 and math.isfinite(t)):
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    mb = _as_int("max_block", max_block)
-    if not 8 <= mb <= MAX_DATA_LENGTH:
-        raise ValueError(f"max_block {mb} out of range 8..{MAX_DATA_LENGTH}")
-    pl = _as_int("pipeline", pipeline)
-    if not 1 <= pl <= TL_MODULO:
-        raise ValueError(f"pipeline {pl} out of range 1..{TL_MODULO}")
-    return t, mb, pl
-
-
-def check_endpoint(host: object, port: object) -> Tuple[str, int]:
-    """Validate a controller's address: ``host`` a non-empty str, ``port`` 0..65535 (TCP)."""
-    if not isinstance(host, str):
-        raise TypeError(f"host must be a str, not {type(host).__name__}")
-    if not host:
-        raise ValueError("host must not be empty")
-    p = _as_int("port", port)
-    if not 0 < p <= MAX_PORT:
-        raise ValueError(f"port {p} out of range 1..{MAX_PORT}")
-    return host, p
-
-
-# =============================================================================
-# The public calls, written once for both clients (``step`` is the client's max_block)
-# =============================================================================
-def op_read(step: int, address: object, length: object) -> Operation[bytes]:
-    a, n = _check_span(address, length)
-    buf = bytearray(n)
-    return _read_op(a, n, step, buf, lambda: bytes(buf))
-
-
-def op_read_into(step: int, address: object, buffer: object) -> Operation[None]:
-    mv = _byte_view(buffer, "buffer", writable=True)
-    a, n = _check_span(address, mv.nbytes)
-    return _read_op(a, n, step, mv, _nothing)
-
-
-def op_write(step: int, address: object, data: object) -> Operation[None]:
-    mv = _byte_view(data, "data")
-    a, n = _check_span(address, mv.nbytes)
-    if n == 0:
-        return Operation(_nothing, chunks=[])
-    payload = memoryview(bytes(mv))     # a private copy: the caller may reuse its buffer
-    return Operation(_nothing, chunks=_write_chunks(a, payload, step))
-
-
-def op_uptime_ms(step: int) -> Operation[int]:
-    buf = bytearray(4)
-    return _single_read(memmap.STATUS_UPTIME_MS, 4, buf, lambda: int.from_bytes(buf, "big"), True)
-
-
-def op_status(step: int) -> Operation[Status]:
-    n = memmap.STATUS_BLOCK_LENGTH
-    buf = bytearray(n)
-
-    def finish() -> Status:
-        raw = memoryview(buf)
-        b = memmap.STATUS_READ_BASE
-        fw = memmap.STATUS_FIRMWARE_VERSION - b
-        pn = memmap.STATUS_PART_NUMBER - b
-        mac = memmap.STATUS_MAC_ETH0 - b
-        ip = memmap.STATUS_IP_ETH0 - b
-        return Status(
-            uptime_ms=_u32(raw, memmap.STATUS_UPTIME_MS - b),
-            firmware=memmap.format_firmware(bytes(raw[fw:fw + 4])),
-            part_number=memmap.decode_zstring(bytes(raw[pn:pn + memmap.PART_NUMBER_LENGTH])),
-            mac=memmap.format_mac(bytes(raw[mac:mac + memmap.MAC_LENGTH])),
-            ip=memmap.format_ip(bytes(raw[ip:ip + memmap.IP_LENGTH])),
-            serial=_u32(raw, memmap.STATUS_SERIAL_NUMBER - b),
-            last_error=_u32(raw, memmap.STATUS_LAST_ERROR - b),
-            powerup_clear_needed=_u32(raw, memmap.STATUS_PUC_FLAG - b) != 0,
-        )
-    return _read_op(memmap.STATUS_READ_BASE, n, step, buf, finish)
-
-
-def op_powerup_clear(step: int) -> Operation[None]:
-    data = memoryview(memmap.OP_POWERUP_CLEAR.to_bytes(4, "big"))
-    return Operation(_nothing, chunks=[(memmap.STATUS_WRITE_OPERATION, data)])
-
-
-def op_read_digital(step: int, module: object, channel: object) -> Operation[bool]:
-    buf = bytearray(4)
-    return _single_read(_digital_state_address(module, channel), 4, buf, lambda: any(buf), True)
-
-
-def op_write_digital(step: int, module: object, channel: object, state: object) -> Operation[None]:
-    m, c = _point(module, channel)
-    s = _check_state(state)
-    address = memmap.digital_write_address(m, c)
-    return _single_write(address, memoryview(s.to_bytes(4, "big")))
-
-
-def op_read_digital_channel(step: int, module: object, channel: object) -> Operation[DigitalChannel]:
-    m, c = _point(module, channel)
-    address = memmap.digital_read_address(m, c)
-    n = memmap.DIGITAL_CHANNEL_LENGTH
-    buf = bytearray(n)
-
-    def finish() -> DigitalChannel:
-        state, on, off, ftype, fvalue, quality = memmap.DIGITAL_CHANNEL_STRUCT.unpack(buf)
-        return DigitalChannel(state != 0, on != 0, off != 0, ftype, fvalue, quality)
-    return _read_op(address, n, step, buf, finish)
-
-
-def op_read_analog(step: int, module: object, channel: object) -> Operation[float]:
-    buf = bytearray(4)
-    return _single_read(_analog_value_address(module, channel), 4, buf,
-                        lambda: float(codec.unpack_be(buf, "f")[0]), True)
-
-
-def op_write_analog(step: int, module: object, channel: object, value: object) -> Operation[None]:
-    m, c = _point(module, channel)
-    f = _check_finite(value)
-    address = memmap.analog_write_address(m, c) + memmap.ANA_WRITE_VALUE
-    return _single_write(address, memoryview(codec.pack_be(f, "f")))
-
-
-def op_read_analog_channel(step: int, module: object, channel: object) -> Operation[AnalogChannel]:
-    m, c = _point(module, channel)
-    address = memmap.analog_read_address(m, c)
-    n = memmap.ANALOG_CHANNEL_LENGTH
-    buf = bytearray(n)
-
-    def finish() -> AnalogChannel:
-        value, _counts, lo, hi, quality = memmap.ANALOG_CHANNEL_STRUCT.unpack(buf)
-        return AnalogChannel(value, lo, hi, quality)
-    return _read_op(address, n, step, buf, finish)
-
-
-def _element_step(step: int, size: int) -> int:
-    return step - step % size
-
-
-def _sp_read(step: int, kind: str, typecode: str, size: int, index: object, count: object) -> Operation[Any]:
-    i = _as_int("index", index)
-    n = _as_int("count", count)
-    runs = memmap.scratchpad_runs(kind, i, n)
-    buf = bytearray(size * n)
-    estep = _element_step(step, size)
-    ranges: List[Tuple[int, int]] = []
-    offsets: List[int] = []
-    lengths: List[int] = []
-    for run in runs:
-        base = (run.first - runs[0].first) * size
-        r, o, ln = _chunk(run.address, run.elements * size, estep)
-        ranges += r
-        offsets += [base + x for x in o]
-        lengths += ln
-    return Operation(lambda: codec.unpack_be(buf, typecode), ranges=ranges, offsets=offsets,
-                     lengths=lengths, dest=buf)
-
-
-def _sp_write(step: int, kind: str, typecode: str, size: int, index: object, values: object) -> Operation[None]:
-    i = _as_int("index", index)
-    if isinstance(values, (str, bytes, bytearray)):
-        raise TypeError(f"values must be a number or a sequence of numbers, not {type(values).__name__}")
-    data = memoryview(codec.pack_be(values, typecode))  # type: ignore[arg-type]  # checks every value
-    count = data.nbytes // size
-    runs = memmap.scratchpad_runs(kind, i, count)
-    estep = _element_step(step, size)
-    chunks: List[Tuple[int, memoryview]] = []
-    for run in runs:
-        base = (run.first - runs[0].first) * size
-        chunks += _write_chunks(run.address, data[base:base + run.elements * size], estep)
-    return Operation(_nothing, chunks=chunks)
-
-
-def op_read_scratchpad_int32(step: int, index: object, count: object) -> Operation[List[int]]:
-    return _sp_read(step, "int32", "i", 4, index, count)
-
-
-def op_write_scratchpad_int32(step: int, index: object, values: object) -> Operation[None]:
-    return _sp_write(step, "int32", "i", 4, index, values)
-
-
-def op_read_scratchpad_float(step: int, index: object, count: object) -> Operation[List[float]]:
-    return _sp_read(step, "float", "f", 4, index, count)
-
-
-def op_write_scratchpad_float(step: int, index: object, values: object) -> Operation[None]:
-    return _sp_write(step, "float", "f", 4, index, values)
-
-
-def op_read_scratchpad_int64(step: int, index: object, count: object) -> Operation[List[int]]:
-    return _sp_read(step, "int64", "q", 8, index, count)
-
-
-def op_write_scratchpad_int64(step: int, index: object, values: object) -> Operation[None]:
-    return _sp_write(step, "int64", "q", 8, index, values)
-
-
-def op_read_scratchpad_string(step: int, slot: object, encoding: object, errors: object) -> Operation[str]:
-    s = _as_int("slot", slot)
-    enc = _check_encoding(encoding)
-    err = _check_errors(errors)
-    address = memmap.scratchpad_string_address(s)
-    hdr = memmap.SCRATCHPAD_STRING_LENGTH_BYTES
-    n = memmap.SCRATCHPAD_STRING_STRIDE
-    buf = bytearray(n)
-
-    def finish() -> str:
-        length = int.from_bytes(buf[:hdr], "big")
-        if length > memmap.SCRATCHPAD_STRING_MAX:
-            raise MmpProtocolError(
-                f"string slot {s}: length word {length} exceeds {memmap.SCRATCHPAD_STRING_MAX}")
-        return bytes(buf[hdr:hdr + length]).decode(enc, err)
-    return _read_op(address, n, step, buf, finish)
-
-
-def op_write_scratchpad_string(step: int, slot: object, text: object, encoding: object) -> Operation[None]:
-    s = _as_int("slot", slot)
-    enc = _check_encoding(encoding)
-    address = memmap.scratchpad_string_address(s)
-    if isinstance(text, str):
-        raw = text.encode(enc)
-    elif isinstance(text, (bytes, bytearray, memoryview)):
-        raw = bytes(text)
-    else:
-        raise TypeError(f"text must be str or bytes, not {type(text).__name__}")
-    if len(raw) > memmap.SCRATCHPAD_STRING_MAX:
-        raise ValueError(f"{len(raw)} bytes do not fit a {memmap.SCRATCHPAD_STRING_MAX}-byte string slot")
-    data = memoryview(len(raw).to_bytes(memmap.SCRATCHPAD_STRING_LENGTH_BYTES, "big") + raw)
-    return Operation(_nothing, chunks=_write_chunks(address, data, step))
-
-
-def _check_plan(plan: object) -> ScanPlan:
-    if not isinstance(plan, ScanPlan):
-        raise TypeError(f"plan must be a mmpfast.ScanPlan, not {type(plan).__name__}")
-    return plan
-
-
-def _scan_op(p: ScanPlan, dest: Any, finish: Callable[[], T]) -> Operation[T]:
-    op: Operation[T] = _new_operation(Operation)
-    op.is_write = False
-    op.ranges = p.requests
-    op.offsets = p.offsets
-    op.lengths = p.lengths
-    op.dest = dest
-    op.chunks = _EMPTY
-    op.finish = finish
-    op.retry = None
-    return op
-
-
-def op_scan_into(step: int, plan: object, buffer: object) -> Operation[None]:
-    p = _check_plan(plan)
-    if type(buffer) is bytearray:       # the common case, checked without a memoryview
-        size: int = len(buffer)
-        dest: Any = buffer
-    else:
-        dest = _byte_view(buffer, "buffer", writable=True)
-        size = dest.nbytes
-    need = p.buffer_size
-    if size < need:
-        raise ValueError(f"buffer holds {size} bytes, the plan needs {need}")
-    return _scan_op(p, dest, _nothing)
-
-
-def op_scan(step: int, plan: object) -> Operation[ScanResult]:
-    p = _check_plan(plan)
-    buf = p.new_buffer()
-    if len(buf) < p.buffer_size:
-        raise ValueError("plan.new_buffer() is smaller than plan.buffer_size")
-    return _scan_op(p, buf, lambda: p.result(buf))
+def begin_custom(op: Operation[Any], conn: Connection) -> None:
+    """Before ``op`` is sent on ``conn`` (when ``op.custom`` is not ``None``).
+
+    A read needing a custom-area address list raises ``NotPrepared`` (an
+    ``MmpError``; nothing is sent) unless that list is the one written on this
+    connection.  A write to the address list forgets the list it replaces (the
+    list ``op.custom`` is recorded by the write's ``finish``, once acknowledged).
+    """
+    if op.is_write:
+        conn.custom = None
+    elif conn.custom != op.custom:
+        raise NotPrepared(
+            "this plan gathers points through the custom area: call prepare(plan) on this "
+            "connection first (a connection that was remade, or another plan prepared since, "
+            "forgets it)")

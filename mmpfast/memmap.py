@@ -6,6 +6,10 @@ int64 8 bytes, 64-bit masks hold point 63 in the top bit of byte +0.
 
 Pure arithmetic: no I/O.  The clients, the scan planner and the simulator
 take every address, stride and field offset from here.
+
+The module is long (about 700 lines) on purpose: it is the one table of
+addresses, strides and field offsets, EPIC and SNAP PAC areas side by side in
+PROTOCOL.md's order, so that each fact is written once and found in one file.
 """
 from __future__ import annotations
 
@@ -324,6 +328,14 @@ POINT_CONFIG_NAME_LENGTH: Final = 51       # EPIC record (SNAP §3.7 record: 16)
 POINT_CONFIG_STRUCT: Final = struct.Struct(">IIIffff4xffI")
 FEATURE_NONE: Final = 0
 FEATURE_COUNTER: Final = 1
+#: digital feature codes of the point configuration (PROTOCOL.md §3.6)
+FEATURE_NAMES: Final = {
+    0x00: "none", 0x01: "counter", 0x02: "on-time totalizer", 0x03: "period", 0x04: "quadrature",
+    0x08: "frequency", 0x09: "on pulse", 0x0A: "off pulse", 0x0B: "one-shot period",
+    0x0C: "one-shot frequency", 0x12: "off-time totalizer", 0x41: "quadrature with index",
+}
+#: point type codes of the SNAP point configuration (PROTOCOL.md §3.7)
+POINT_TYPE_NAMES: Final = {0x100: "digital input", 0x180: "digital output"}
 
 # Legacy 64-point map (§2.4 stream, §3.7 SNAP PAC areas): point p = 4*module + channel
 SNAP_CHANNELS: Final = 4         # channels 0..3 of a SNAP module

@@ -59,7 +59,7 @@ import operator
 import struct
 import threading
 from array import array
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import codec, coverage, memmap
 from .points import (AnalogChannelPoint, Bit, ClearDigitalPoint, DigitalChannelPoint, Flag, Formatted, Point,
@@ -182,6 +182,27 @@ class ScanPlan:
     def _point(self, module: int, channel: int) -> Tuple[int, int]:
         return memmap.check_device_point(module, channel, self._device)
 
+    def _value_address(self, m: int, c: int, snap_bank: Callable[[int, int], int],
+                       read_slot: Callable[[int, int], int], field: int) -> int:
+        """Where a channel's 32-bit value is read: SNAP ``snap_bank(m, c)``; EPIC
+        the packed values area for channels 0..31, else ``field`` in the read slot."""
+        if self._device == "snap":
+            return snap_bank(m, c)
+        if c < memmap.PACKED_VALUES_CHANNELS:
+            return memmap.packed_value_address(m, c)
+        return read_slot(m, c) + field
+
+    def _channel_record(self, module: int, channel: int, name: Optional[str], kind: str,
+                        snap: Callable[[str, int], Point], snap_address: Callable[[int, int], int],
+                        epic: Callable[[str, int], Point], epic_address: Callable[[int, int], int]) -> str:
+        """A whole-channel record point: ``snap`` at ``snap_address(m, c)`` on SNAP,
+        ``epic`` at ``epic_address(m, c)`` on EPIC; default name ``kind[m][c]``."""
+        m, c = self._point(module, channel)
+        name = self._name(name, f"{kind}[{m}][{c}]")
+        if self._device == "snap":
+            return self._add(snap(name, snap_address(m, c)))
+        return self._add(epic(name, epic_address(m, c)))
+
     def add_digital(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """A digital state (``bool``).  EPIC: channels 0..31 come from the packed
         states word at 0xF1001800 + 4·module (bit ``channel``), others from the
@@ -201,49 +222,35 @@ class ScanPlan:
         + 0x80·module + 4·channel, others from the channel's read slot.  SNAP:
         the analog bank, 0xF0600000 + 4·p."""
         m, c = self._point(module, channel)
-        default = f"analog[{m}][{c}]"
-        if self._device == "snap":
-            addr = memmap.snap_bank_value_address(m, c)
-        elif c < memmap.PACKED_VALUES_CHANNELS:
-            addr = memmap.packed_value_address(m, c)
-        else:
-            addr = memmap.analog_read_address(m, c) + memmap.ANA_VALUE
-        return self._add(Scalar(self._name(name, default), addr, "f"))
+        addr = self._value_address(m, c, memmap.snap_bank_value_address,
+                                   memmap.analog_read_address, memmap.ANA_VALUE)
+        return self._add(Scalar(self._name(name, f"analog[{m}][{c}]"), addr, "f"))
 
     def add_digital_counter(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """A digital channel's feature value (counter, ``int``, uint32 BE).
         EPIC: packed values area for channels 0..31, the read slot otherwise.
         SNAP: the digital bank's counters, 0xF0400100 + 4·p."""
         m, c = self._point(module, channel)
-        default = f"counter[{m}][{c}]"
-        if self._device == "snap":
-            addr = memmap.snap_bank_counter_address(m, c)
-        elif c < memmap.PACKED_VALUES_CHANNELS:
-            addr = memmap.packed_value_address(m, c)
-        else:
-            addr = memmap.digital_read_address(m, c) + memmap.DIG_FEATURE_VALUE
-        return self._add(Scalar(self._name(name, default), addr, "I"))
+        addr = self._value_address(m, c, memmap.snap_bank_counter_address,
+                                   memmap.digital_read_address, memmap.DIG_FEATURE_VALUE)
+        return self._add(Scalar(self._name(name, f"counter[{m}][{c}]"), addr, "I"))
 
     def add_digital_channel(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """A whole digital channel: its value is a ``DigitalChannel`` record
         (state, latches, feature type/value, quality) from the read slot
         (SNAP: the point read record 0xF0800000 + 0x40·p, see
         ``points.SnapDigitalChannelPoint``)."""
-        m, c = self._point(module, channel)
-        name = self._name(name, f"digital_channel[{m}][{c}]")
-        if self._device == "snap":
-            return self._add(SnapDigitalChannelPoint(name, memmap.snap_digital_read_address(m, c)))
-        return self._add(DigitalChannelPoint(name, memmap.digital_read_address(m, c)))
+        return self._channel_record(module, channel, name, "digital_channel",
+                                    SnapDigitalChannelPoint, memmap.snap_digital_read_address,
+                                    DigitalChannelPoint, memmap.digital_read_address)
 
     def add_analog_channel(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """A whole analog channel: its value is an ``AnalogChannel`` record
         (value, minimum, maximum, quality) from the read slot (SNAP: the point
         read record 0xF0A00000 + 0x40·p, quality 0)."""
-        m, c = self._point(module, channel)
-        name = self._name(name, f"analog_channel[{m}][{c}]")
-        if self._device == "snap":
-            return self._add(SnapAnalogChannelPoint(name, memmap.snap_analog_read_address(m, c)))
-        return self._add(AnalogChannelPoint(name, memmap.analog_read_address(m, c)))
+        return self._channel_record(module, channel, name, "analog_channel",
+                                    SnapAnalogChannelPoint, memmap.snap_analog_read_address,
+                                    AnalogChannelPoint, memmap.analog_read_address)
 
     def add_clear_digital(self, module: int, channel: int, name: Optional[str] = None) -> str:
         """A digital read-and-clear: its value is ``DigitalCounts`` (feature value,

@@ -4,8 +4,8 @@
 socket, protocol state) and decides, once for both, what a failure means:
 which errors close the connection, when a read may be repeated, when a write
 becomes ``WriteOutcomeUnknown``.  The transports (``mmpfast.client``,
-``mmpfast.aio``) only move bytes; the request engine (``mmpfast.engine``)
-turns calls into frames and frames into results.
+``mmpfast.aio``) only move bytes; the calls (``mmpfast.calls``) and the request
+engine (``mmpfast.engine``) turn calls into frames and frames into results.
 """
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import socket
 import time
 from typing import Any, Optional
 
-from .engine import Connection, Operation, PeerClosed, check_endpoint, check_options
+from . import memmap
+from .checks import MAX_UDP_BLOCK, check_endpoint, check_options, check_transport
+from .engine import Connection, NotPrepared, Operation, PeerClosed
 from .errors import (MmpConnectionError, MmpError, MmpNakError, MmpProtocolError, MmpTimeoutError,
                      WriteOutcomeUnknown)
 from .protocol import HEADER_BLOCK
@@ -74,14 +76,26 @@ class ClientCore:
     * a write in flight whose acknowledgement did not arrive, or arrived
       garbled, becomes ``WriteOutcomeUnknown`` and is never repeated;
     * a read whose connection dropped may be repeated once on a new
-      connection (``_failed`` returns instead of raising).
+      connection (``_failed`` returns instead of raising), unless a request
+      that changes the device (read-and-clear) was handed to the transport in
+      that attempt (``Connection.pending_clear``), or the read gathers through
+      the custom area (the new connection is not prepared for it);
+    * a connection remade forgets the custom-area address list it was
+      prepared with (``prepare`` again); a scan needing one it does not have
+      raises ``NotPrepared`` (an ``MmpError``) before anything is sent.
     """
 
     _kind = "Client"
 
-    def __init__(self, host: str, port: int, timeout: object, max_block: object, pipeline: object) -> None:
+    def __init__(self, host: str, port: int, timeout: object, max_block: object, pipeline: object,
+                 device: object = "epic", transport: object = "tcp") -> None:
         self.host, self.port = check_endpoint(host, port)
         self._timeout, self._max_block, self._pipeline = check_options(timeout, max_block, pipeline)
+        self._device = "snap" if memmap.check_device(device) == "snap" else "epic"
+        self._transport = check_transport(transport)
+        self._udp = self._transport == "udp"
+        if self._udp and self._max_block > MAX_UDP_BLOCK:
+            raise ValueError(f"max_block {self._max_block} does not fit a UDP datagram (at most {MAX_UDP_BLOCK})")
         self._sock: Any = None     # the blocking client's socket, the asyncio client's protocol
         self._conn = Connection(self._pipeline * (HEADER_BLOCK + self._max_block))
         self._last_used = 0.0     # time.monotonic() at the end of the last exchange
@@ -90,6 +104,12 @@ class ClientCore:
     def max_block(self) -> int:
         """Largest data length of one request, in bytes."""
         return self._max_block
+
+    @property
+    def device(self) -> str:
+        """``"epic"`` (groov EPIC channel slots) or ``"snap"`` (SNAP PAC points, PROTOCOL.md §3.7):
+        the memory map of the point calls; a scan plan must be of the same device."""
+        return self._device
 
     @property
     def timeout(self) -> float:
@@ -102,8 +122,14 @@ class ClientCore:
         return self._pipeline
 
     @property
+    def transport(self) -> str:
+        """``"tcp"`` (a connection) or ``"udp"`` (one datagram per request, same port)."""
+        return self._transport
+
+    @property
     def connected(self) -> bool:
-        """True while a TCP connection is open (it may still turn out to be dead)."""
+        """True while a TCP connection (or, over UDP, a connected UDP socket) is open
+        (it may still turn out to be dead)."""
         return self._sock is not None
 
     def __repr__(self) -> str:
@@ -130,6 +156,7 @@ class ClientCore:
         return peer_gone(sock)
 
     def _drop(self) -> None:
+        self._conn.custom = None       # a new connection must be prepared again
         sock, self._sock = self._sock, None
         if sock is not None:
             try:
@@ -161,8 +188,8 @@ class ClientCore:
         Raises what the caller should see; returns only when the read may be
         repeated once on a new connection.
         """
-        if isinstance(exc, MmpNakError):
-            self._last_used = time.monotonic()   # every response was read: still in step
+        if isinstance(exc, (MmpNakError, NotPrepared)):
+            self._last_used = time.monotonic()   # every response was read (or none sent): in step
             raise exc
         self._drop()
         pending = self._conn.pending_write is not None
@@ -178,7 +205,8 @@ class ClientCore:
                 cerr.__cause__ = exc
             if pending:
                 raise self._unknown(cerr) from cerr
-            if not op.is_write and retry_allowed and op.may_retry():
+            if (not op.is_write and retry_allowed and op.custom is None
+                    and (op.may_retry() or not self._conn.pending_clear)):
                 log.info("%s:%s: connection lost during a read, retrying once", self.host, self.port)
                 return
             raise cerr

@@ -202,7 +202,7 @@ class _LoopBase:
 class ScanLoop(_LoopBase):
     """Scan ``plan`` on a blocking ``client`` at ``rate_hz`` passes per second.
 
-    ``callback(result)`` is called with each good pass's :class:`~mmpfast.plan.ScanResult`.
+    ``callback(result)`` is called with each good pass's :class:`~mmpfast.result.ScanResult`.
     By default every pass gets a fresh buffer, so a result stays valid after
     the next pass; ``reuse_buffer=True`` scans into one buffer (no allocation
     per pass: use each result before the next pass starts).  ``on_error(exc)``

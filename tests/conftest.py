@@ -37,20 +37,23 @@ def pytest_report_header(config: pytest.Config) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         from mmpfast import codec as picked
+        from mmpfast import wire
     return (f"mmpfast {mmpfast.__version__} from {Path(mmpfast.__file__).parent}; "
-            f"codec: {picked.IMPLEMENTATION}"
+            f"codec: {picked.IMPLEMENTATION}; blocking hot path: {wire.IMPLEMENTATION}"
             f"{' (MMPFAST_NO_EXTENSIONS=1)' if no_extensions() else ''}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """No silent slow path: unless the pure build was asked for, the compiled codec must load."""
+    """No silent slow path: unless the pure build was asked for, the compiled codec and the
+    compiled hot path must load."""
     if no_extensions():
         return
     try:
         importlib.import_module("mmpfast._codec")
+        importlib.import_module("mmpfast._wire")
     except ImportError as exc:
         raise pytest.UsageError(
-            f"the compiled codec mmpfast._codec cannot be imported ({exc}). Install with "
+            f"a compiled module cannot be imported ({exc}). Install with "
             "'pip install .[test]' and run pytest from the repository root (not 'python -m pytest'), "
             "or set MMPFAST_NO_EXTENSIONS=1 to test the pure-Python build.") from exc
 _MODULES = {"cython": "mmpfast._codec", "python": "mmpfast._codec_py"}

@@ -467,7 +467,7 @@ def test_readme_scan_comments_show_what_the_code_prints() -> None:
     assert [int(a, 16) for a in re.findall(r"0x[0-9A-F]{8}", comment)] == [a for a, _ in plan.requests]
 
 
-def test_readme_scan_snippet_runs_against_the_simulator() -> None:
+def test_readme_scan_snippet_runs_against_the_simulator(tmp_path: Path) -> None:
     block = _readme_scan_block()
     block = block.replace("loop.run(duration=10)", "loop.run(duration=0.05)")
     with Simulator() as s:
@@ -476,8 +476,10 @@ def test_readme_scan_snippet_runs_against_the_simulator() -> None:
         script = textwrap.dedent("import mmpfast\n" + block)
         env = dict(os.environ)
         env["PYTHONPATH"] = str(IMPORT_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        # run outside the repository: `python -c` puts the working directory first on sys.path,
+        # and the repository root holds the source folder, not the installed compiled package
         proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                              timeout=60)
+                              timeout=60, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
     assert first == "((4040695808, 400), (4043313152, 1024), (4043314176, 1024), (4043315200, 64))"

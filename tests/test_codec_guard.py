@@ -63,12 +63,15 @@ def test_no_extensions_picks_pure_codec(tmp_path: Path) -> None:
 
 
 def test_in_process_matches_environment() -> None:
+    import mmpfast.wire
     if no_extensions():
         assert mmpfast.codec.IMPLEMENTATION == "python"
         assert mmpfast.codec.decode_frame.__module__ == "mmpfast._codec_py"
+        assert mmpfast.wire.IMPLEMENTATION == "python"
     else:
         assert mmpfast.codec.IMPLEMENTATION == "cython"
         assert mmpfast.codec.decode_frame.__module__ == "mmpfast._codec"
+        assert mmpfast.wire.IMPLEMENTATION == "cython"      # the blocking hot path too
 
 
 def test_compiled_module_is_a_shared_library() -> None:

@@ -1,9 +1,9 @@
 """SNAP PAC, read-and-clear and custom-area plans scanned on the simulator.
 
-The client's own ``prepare`` and device check come with the client calls; here
-the plan's address list is written with ``Client.write`` and the plan is read
+The plan's address list is written with ``Client.prepare`` and the plan is read
 with ``Client.scan``, so these tests check the planner against the simulator's
-memory map (PROTOCOL.md §3.6-3.8)."""
+memory map (PROTOCOL.md §3.6-3.8); tests/test_client_beyond.py tests the
+client's side (prepare, device checks, retries)."""
 from __future__ import annotations
 
 import random
@@ -26,8 +26,7 @@ def pulses(sim: Any, m: int, c: int, n: int) -> None:
 
 
 def prepare(client: mmpfast.Client, plan: mmpfast.ScanPlan) -> None:
-    for address, data in plan.custom_writes:
-        client.write(address, data)
+    client.prepare(plan)
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def epic() -> Iterator[Any]:
 @pytest.fixture
 def snap() -> Iterator[Any]:
     with sim_mod.Simulator(port=0, profile="snap", modules=["di:4", "do:4", "ai:4", "ao:4", "di:8"]) as sim:
-        with mmpfast.Client(sim.host, sim.port, timeout=5) as c:
+        with mmpfast.Client(sim.host, sim.port, timeout=5, device="snap") as c:
             c.powerup_clear()
             yield sim, c
 

@@ -299,24 +299,29 @@ def _fidelity(open_sim: Any, latency: float, calls: int = 150, burst: int = 64) 
     return single - base_single, whole - base_burst
 
 
+MARGIN = 0.0004     # seconds
+
+
 @pytest.mark.parametrize("where", ["thread", "process"])
 @pytest.mark.parametrize("latency", [0.0001, 0.0005])
 def test_latency_is_what_it_says(where: str, latency: float) -> None:
-    """Per request (median) within 0.1 ms of the requested latency (plus slack for a busy
-    shared machine), and a pipelined burst of 64 takes about 64 x latency.  Before the fix,
-    0.1 ms gave 1.31 ms per call and 74 ms per burst (asyncio timers in 1 ms steps)."""
+    """Per request (median) close to the requested latency, and a pipelined burst of 64 takes
+    about 64 x latency.  On an idle machine the median is within 0.1 ms (README, reliability
+    table); the margin here is 0.4 ms because an in-process simulator shares the GIL with the
+    client on a busy 2-core machine.  Before the fix, 0.1 ms gave 1.31 ms per call, 0.5 ms gave
+    1.08 ms, and a burst took 74 ms (asyncio timers in 1 ms steps): all fail this test."""
     def open_sim(lat: float) -> Any:
         return Simulator(latency=lat) if where == "thread" else SimulatorProcess(latency=lat)
 
     def within(per_request: float, burst: float) -> bool:
-        return (abs(per_request - latency) < 0.00025
+        return (abs(per_request - latency) < MARGIN
                 and 0.7 * 64 * latency < burst < 1.3 * 64 * latency + 0.002)
 
-    for _ in range(3):          # a shared 2-core machine: a busy moment gets two more tries
+    for _ in range(4):          # a shared 2-core machine: a busy moment gets more tries
         per_request, burst = _fidelity(open_sim, latency)
         if within(per_request, burst):
             break
-    assert abs(per_request - latency) < 0.00025, f"{per_request * 1000:.3f} ms for {latency * 1000} ms"
+    assert abs(per_request - latency) < MARGIN, f"{per_request * 1000:.3f} ms for {latency * 1000} ms"
     assert 0.7 * 64 * latency < burst < 1.3 * 64 * latency + 0.002, f"burst {burst * 1000:.2f} ms"
 
 

@@ -22,4 +22,8 @@ run tools/asan_build.sh --seconds 900 --max-inputs 500000 --seed 7
 run "$PY" tools/soak.py --seconds 60
 run "$PY" tools/many_controllers.py --count 100 --rate 10 --seconds 10
 run "$PY" tools/server_robustness.py --seconds 30 --connections 200
+run "$PY" tools/server_robustness.py --never-read 10 --latency-ms 0.02
+run "$PY" tools/server_robustness.py --cap 50
+run "$PY" tools/server_robustness.py --idle 0.5
+run "$PY" tools/server_robustness.py --fidelity 0.1,0.5,1
 exit $fail

@@ -8,7 +8,7 @@ import time
 from typing import Any, Callable, Dict
 
 from .. import memmap
-from .common import command_parser
+from .common import add_verbose, command_parser
 from .errors import EXIT_OK, guarded
 from .output import fmt_seconds, print_json, table
 
@@ -26,7 +26,7 @@ def _add_bench(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
   mmpfast bench --json""")
     p.add_argument("--quick", action="store_true", help="shorter runs (a few seconds in all)")
     p.add_argument("--json", action="store_true", help="machine-readable JSON output")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
+    add_verbose(p)
     p.set_defaults(func=guarded(_run_bench))
 
 

@@ -11,23 +11,32 @@ from .parsing import DEFAULT_PORT, parse_host
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
 
-__all__ = ["add_connection_options", "make_client", "command_parser", "add_host"]
+__all__ = ["add_connection_options", "make_client", "command_parser", "add_host", "add_verbose"]
 
 def add_connection_options(p: argparse.ArgumentParser, *, json_output: bool = True,
                            pipeline: bool = False) -> None:
-    """``--port``, ``--timeout`` (seconds), optionally ``--pipeline`` and ``--json``, and ``-v``."""
+    """``--port``, ``--timeout`` (seconds), ``--device``, optionally ``--pipeline`` and ``--json``, and ``-v``.
+    (A ``--udp`` option is expected to join them with the client's UDP transport.)"""
     g = p.add_argument_group("connection and output")
     g.add_argument("--port", type=int, default=None,
                    help=f"OptoMMP TCP port (default {DEFAULT_PORT}; HOST:PORT also works)")
     g.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS",
                    help="budget of each request, seconds (default 2)")
+    g.add_argument("--device", choices=("epic", "snap"), default="epic",
+                   help="memory map of the points: epic (groov EPIC channel slots, default) or "
+                        "snap (SNAP PAC: module 0..15, channel 0..3)")
     if pipeline:
         g.add_argument("--pipeline", type=int, default=1, metavar="N",
                        help="requests in flight at once, 1..64 (default 1, as Opto 22's own tools; "
                             "up to 8 is usual when the device is known to cope)")
     if json_output:
         g.add_argument("--json", action="store_true", help="machine-readable JSON output")
-    g.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
+    add_verbose(g)
+
+
+def add_verbose(p: "argparse._ActionsContainer", help_text: str = "log to stderr (-vv: debug)") -> None:
+    """``-v`` / ``--verbose``, counted (``-vv``: debug logging)."""
+    p.add_argument("-v", "--verbose", action="count", default=0, help=help_text)
 
 
 def add_host(p: argparse.ArgumentParser) -> None:
@@ -36,13 +45,15 @@ def add_host(p: argparse.ArgumentParser) -> None:
 
 
 def make_client(args: argparse.Namespace) -> "Client":
-    """The ``Client`` of ``HOST``, ``--port``, ``--timeout`` and ``--pipeline`` (not yet connected)."""
+    """The ``Client`` of ``HOST``, ``--port``, ``--timeout``, ``--device`` and ``--pipeline``
+    (not yet connected)."""
     from ..client import Client
     host, port = parse_host(args.host, args.port)
     if not args.timeout > 0:
         raise UsageError("--timeout must be > 0 seconds")
     pipeline = getattr(args, "pipeline", 1)
-    return Client(host, port, timeout=args.timeout, pipeline=pipeline)
+    return Client(host, port, timeout=args.timeout, pipeline=pipeline,
+                  device=getattr(args, "device", "epic"))
 
 
 def command_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str,

@@ -9,7 +9,7 @@ import math
 import time
 from typing import List, Tuple
 
-from .common import command_parser
+from .common import add_verbose, command_parser
 from .device import status_rows
 from .errors import EXIT_OK, UsageError, guarded
 from .output import fmt_f32, fmt_seconds, fmt_uptime, show, table
@@ -27,7 +27,7 @@ def _add_demo(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Non
   mmpfast demo --latency 5      # a slower device: see what one request per point costs""")
     p.add_argument("--latency", type=float, default=1.0, metavar="MS",
                    help="simulated device answer time per request, milliseconds (default 1)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
+    add_verbose(p)
     p.set_defaults(func=guarded(_run_demo))
 
 

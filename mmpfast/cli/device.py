@@ -1,5 +1,13 @@
 """The device commands ``info``, ``read`` and ``write``.
 
+``info --points`` adds a table of each module's channels (point type and
+feature, from the point configuration area; modules and channels that read
+as all zeros are absent and skipped).  ``read counter`` and ``read latches``
+take ``--clear``: the device's read-and-clear words, read once and never
+repeated (only the words asked for are read, so ``counter --clear`` leaves
+the latches and ``latches --clear`` the counter).  Every command takes
+``--device epic|snap``.
+
 ``read`` and ``write`` are driven by one table, ``THINGS``: for each WHAT
 (``digital``, ``int32``, ``raw``, ...) the arguments of its read and of its
 write form (name and how the text becomes a value) and the action that calls
@@ -15,6 +23,7 @@ import argparse
 import dataclasses
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from .. import memmap
 from ..protocol import describe_error
 from .common import add_connection_options, add_host, command_parser, make_client
 from .errors import EXIT_OK, UsageError, guarded
@@ -39,8 +48,12 @@ def _add_info(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Non
                        "number, MAC, IP, serial number, last error and the power-up-clear flag.",
                        """examples:
   mmpfast info 10.0.0.5
+  mmpfast info 10.0.0.5 --points
+  mmpfast info 10.0.0.6 --device snap --points
   mmpfast info 10.0.0.5:2001 --json""")
     add_host(p)
+    p.add_argument("--points", action="store_true",
+                   help="also list each module's channels: point type and feature (point configuration)")
     add_connection_options(p)
     p.set_defaults(func=guarded(_run_info))
 
@@ -60,14 +73,59 @@ def status_rows(st: Any) -> List[Tuple[str, str]]:
     ]
 
 
+def read_points(c: "Client") -> List[Dict[str, Any]]:
+    """Every configured point of the device, in module and channel order: the point
+    configuration of channel 0 of each module first (an all-zero record is an empty
+    slot), then each present module's records in block reads.  Records that read as
+    all zeros (absent channels) are left out."""
+    from ..records import PointConfig
+    snap = c.device == "snap"
+    channels = memmap.SNAP_CHANNELS if snap else memmap.MAX_CHANNELS
+    stride = memmap.SNAP_POINT_STRIDE if snap else memmap.POINT_CONFIG_CHANNEL_STRIDE
+    out: List[Dict[str, Any]] = []
+    for m in range(memmap.MAX_MODULES):
+        base, length = memmap.point_config_request(m, 0, device=c.device)
+        if not any(c.read(base, length)):
+            continue
+        data = c.read(base, stride * (channels - 1) + length)
+        for ch in range(channels):
+            raw = data[stride * ch:stride * ch + length]
+            if not any(raw):
+                continue
+            cfg = PointConfig.from_bytes(raw)
+            out.append({"module": m, "channel": ch, **dataclasses.asdict(cfg)})
+    return out
+
+
+def _point_rows(points: List[Dict[str, Any]]) -> List[str]:
+    """The ``info --points`` table: module, channel, module type, point type, feature, name."""
+    rows = [("M", "C", "module type", "point type", "feature", "name")]
+    for p in points:
+        ptype = f"0x{p['point_type']:X} {memmap.POINT_TYPE_NAMES.get(p['point_type'], '')}"
+        feature = f"{p['feature']} {memmap.FEATURE_NAMES.get(p['feature'], '')}"
+        rows.append((str(p["module"]), str(p["channel"]), f"0x{p['module_type']:08X}",
+                     ptype.strip(), feature.strip(), p["name"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    return [("  " + "  ".join(cell.rjust(w) if i < 2 else cell.ljust(w)
+                              for i, (cell, w) in enumerate(zip(r, widths)))).rstrip() for r in rows]
+
+
 def _run_info(args: argparse.Namespace) -> int:
     with make_client(args) as c:
         st = c.status()
+        points = read_points(c) if args.points else None
         if args.json:
-            print_json({"host": c.host, "port": c.port, **dataclasses.asdict(st)})
+            obj: Dict[str, Any] = {"host": c.host, "port": c.port, **dataclasses.asdict(st)}
+            if points is not None:
+                obj["device"] = c.device
+                obj["points"] = points
+            print_json(obj)
         else:
             print(f"{c.host}:{c.port}")
             print("\n".join(table(status_rows(st), "  ")))
+            if points is not None:
+                print(f"points ({c.device}, from the point configuration):")
+                print("\n".join(_point_rows(points)) if points else "  none configured")
     return EXIT_OK
 
 
@@ -137,6 +195,47 @@ def _read_analog(c: "Client", args: argparse.Namespace, v: List[Any]) -> Shown:
     m, ch = v
     value = c.read_analog(m, ch)
     return fmt_f32(value), {"module": m, "channel": ch, "value": f32_value(value)}
+
+
+def _clear_words(c: "Client", m: int, ch: int) -> Tuple[int, int, int]:
+    """Addresses of a digital point's read-and-clear words (counts, on-latch, off-latch;
+    uint32 BE each) on the client's device."""
+    if c.device == "snap":
+        p = memmap.snap_point(m, ch)
+        base = memmap.SNAP_DIGITAL_READ_CLEAR + 4 * p
+        return (base + memmap.SNAP_READ_CLEAR_COUNTS, base + memmap.SNAP_READ_CLEAR_ON_LATCH,
+                base + memmap.SNAP_READ_CLEAR_OFF_LATCH)
+    base = memmap.digital_read_clear_address(m, ch)
+    return base + memmap.DRC_FEATURE_VALUE, base + memmap.DRC_ON_LATCH, base + memmap.DRC_OFF_LATCH
+
+
+def _word_at(c: "Client", address: int) -> int:
+    return int.from_bytes(c.read(address, 4), "big")
+
+
+def _read_counter(c: "Client", args: argparse.Namespace, v: List[Any]) -> Shown:
+    m, ch = v
+    if args.clear:      # the counts word only: read once, returned and cleared by the device
+        value = _word_at(c, _clear_words(c, m, ch)[0])
+    else:
+        value = c.read_digital_channel(m, ch).feature_value
+    return str(value), {"module": m, "channel": ch, "counter": value, "cleared": args.clear}
+
+
+def _read_latches(c: "Client", args: argparse.Namespace, v: List[Any]) -> Shown:
+    m, ch = v
+    if args.clear:      # the two latch words only (one read when they are adjacent)
+        _, on_at, off_at = _clear_words(c, m, ch)
+        if off_at == on_at + 4:
+            raw = c.read(on_at, 8)
+            on, off = raw[:4] != bytes(4), raw[4:] != bytes(4)
+        else:
+            on, off = _word_at(c, on_at) != 0, _word_at(c, off_at) != 0
+    else:
+        rec = c.read_digital_channel(m, ch)
+        on, off = rec.on_latch, rec.off_latch
+    text = f"on-latch {'set' if on else 'clear'}, off-latch {'set' if off else 'clear'}"
+    return text, {"module": m, "channel": ch, "on_latch": on, "off_latch": off, "cleared": args.clear}
 
 
 def _read_scratchpad(kind: str) -> Action:
@@ -265,6 +364,8 @@ THINGS: Dict[str, Thing] = {
                      write=Form((*_POINT, ("STATE", parse_state)), _write_digital)),
     "analog": Thing(read=Form(_POINT, _read_analog),
                     write=Form((*_POINT, ("VALUE", _float("value"))), _write_analog)),
+    "counter": Thing(read=Form(_POINT, _read_counter), write=None),
+    "latches": Thing(read=Form(_POINT, _read_latches), write=None),
     "int32": _scratchpad("int32", _int("value")),
     "float": _scratchpad("float", _float("value")),
     "int64": _scratchpad("int64", _int("value")),
@@ -285,10 +386,13 @@ def _or_list(words: Sequence[str]) -> str:
 
 
 # ============================================================================ read / write
-READ_EPILOG = """forms (M = module 0..15, C = channel 0..63, numbers decimal or 0x hex):
+READ_EPILOG = """forms (M = module 0..15, C = channel 0..63 (0..3 with --device snap), numbers
+decimal or 0x hex):
   read HOST uptime                      milliseconds since power-up
   read HOST digital M C                 on / off
   read HOST analog M C                  value in engineering units (float32)
+  read HOST counter M C [--clear]       feature value (counts); --clear: read and clear it
+  read HOST latches M C [--clear]       on- and off-latch; --clear: read and clear them
   read HOST int32 INDEX [COUNT]         scratch pad, INDEX 0..10239
   read HOST float INDEX [COUNT]         scratch pad, INDEX 0..10239
   read HOST int64 INDEX [COUNT]         scratch pad, INDEX 0..1023
@@ -300,9 +404,15 @@ examples:
   mmpfast read 10.0.0.5 digital 0 3
   mmpfast read 10.0.0.5 analog 2 0 --json
   mmpfast read 10.0.0.5 int32 0 10
-  mmpfast read 10.0.0.5 raw 0xF030010C 4 --type u32"""
+  mmpfast read 10.0.0.5 counter 0 2 --clear
+  mmpfast read 10.0.0.6 --device snap latches 1 3 --clear
+  mmpfast read 10.0.0.5 raw 0xF030010C 4 --type u32
 
-WRITE_EPILOG = """forms (M = module 0..15, C = channel 0..63, numbers decimal or 0x hex):
+A read with --clear is sent once and never repeated: if its answer is lost, the
+values are gone (the device cleared them as it answered)."""
+
+WRITE_EPILOG = """forms (M = module 0..15, C = channel 0..63 (0..3 with --device snap), numbers
+decimal or 0x hex):
   write HOST digital M C on|off|1|0     set a digital output
   write HOST analog M C VALUE           set an analog output (engineering units)
   write HOST int32 INDEX V [V ...]      scratch pad from INDEX (0..10239)
@@ -332,6 +442,9 @@ def _add_verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", verb: 
     p.add_argument("what", metavar="WHAT", choices=_names(verb), help=_or_list(_names(verb)))
     p.add_argument("args", nargs="*", metavar="ARG", help=args_help)
     p.add_argument("--type", choices=("hex", *types), default="hex", help=type_help)
+    if verb == "read":
+        p.add_argument("--clear", action="store_true",
+                       help="counter / latches: read and clear (sent once, never repeated)")
     add_connection_options(p)
     p.set_defaults(func=guarded(run), verb=verb)
 
@@ -354,6 +467,8 @@ def _run(args: argparse.Namespace) -> Shown:
     form: Optional[Form] = getattr(THINGS[args.what], args.verb)
     assert form is not None             # argparse offered only the WHATs that have this form
     values = form.bind(args.what, args.args)
+    if getattr(args, "clear", False) and args.what not in ("counter", "latches"):
+        raise UsageError("--clear goes with read counter or read latches")
     with make_client(args) as c:
         return form.run(c, args, values)
 

@@ -52,12 +52,13 @@ def parse_state(text: str) -> bool:
     raise UsageError(f"state must be on or off (1/0, true/false), got {text!r}")
 
 
-def _is_ipv6(text: str) -> bool:
+def is_ip_address(text: str, version: Optional[int] = None) -> bool:
+    """True when ``text`` is an IP address literal (of ``version`` 4 or 6 when given)."""
     try:
-        ipaddress.IPv6Address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return False
-    return True
+    return version is None or address.version == version
 
 
 def parse_host(text: str, port: Optional[int] = None) -> Tuple[str, int]:
@@ -77,7 +78,7 @@ def parse_host(text: str, port: Optional[int] = None) -> Tuple[str, int]:
         given = rest[1:] if rest else None
     elif text.count(":") == 1:
         host, given = text.split(":")
-    elif ":" in text and not _is_ipv6(text):
+    elif ":" in text and not is_ip_address(text, 6):
         raise UsageError(f"bad host {text!r} (use host:port, or [address]:port for IPv6)")
     else:
         host = text                      # a name, IPv4, or a bare IPv6 address

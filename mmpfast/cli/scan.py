@@ -38,7 +38,8 @@ only when no pass succeeded.
 
 examples:
   mmpfast scan 10.0.0.5 --modules 0-3,8 --rate 10
-  mmpfast scan 10.0.0.5 --modules 0:d,2:a --channels 8 --count 100 --json > log.jsonl"""
+  mmpfast scan 10.0.0.5 --modules 0:d,2:a --channels 8 --count 100 --json > log.jsonl
+  mmpfast scan 10.0.0.6 --device snap --modules 0-15 --rate 5"""
 
 
 def _add_scan(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -48,8 +49,8 @@ def _add_scan(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Non
     p.add_argument("--modules", default="0-15", metavar="SPEC", help="modules to scan (default 0-15)")
     p.add_argument("--kind", choices=("both", "digital", "analog"), default="both",
                    help="kind of modules given without :d/:a (default both)")
-    p.add_argument("--channels", type=int, default=32, metavar="N",
-                   help="channels per module, 1..64 (default 32)")
+    p.add_argument("--channels", type=int, default=None, metavar="N",
+                   help="channels per module, 1..64 (default 32; SNAP: 1..4, default 4)")
     p.add_argument("--rate", type=float, default=10.0, metavar="HZ", help="passes per second (default 10)")
     stop = p.add_mutually_exclusive_group()
     stop.add_argument("--count", type=int, default=None, metavar="N", help="stop after N passes")
@@ -61,11 +62,11 @@ def _add_scan(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Non
 class _ScanView:
     """Points of a module scan and how to show them."""
 
-    def __init__(self, modules: List[Tuple[int, str]], channels: int) -> None:
+    def __init__(self, modules: List[Tuple[int, str]], channels: int, device: str = "epic") -> None:
         from ..plan import ScanPlan
         self.modules = modules
         self.channels = channels
-        plan = ScanPlan()
+        plan = ScanPlan(device=device)
         self.names: Dict[Tuple[int, str], List[str]] = {}
         for m, kind in modules:
             add = plan.add_digital if kind == "digital" else plan.add_analog
@@ -149,13 +150,17 @@ def _run_scan(args: argparse.Namespace) -> int:
     from ..scanloop import ScanLoop
     if not (args.rate > 0 and math.isfinite(args.rate)):
         raise UsageError("--rate must be a positive number of passes per second")
-    if not 1 <= args.channels <= memmap.MAX_CHANNELS:
-        raise UsageError(f"--channels must be 1..{memmap.MAX_CHANNELS}")
+    most = memmap.SNAP_CHANNELS if args.device == "snap" else memmap.MAX_CHANNELS
+    if args.channels is None:
+        args.channels = memmap.SNAP_CHANNELS if args.device == "snap" else 32
+    if not 1 <= args.channels <= most:
+        where = " with --device snap" if args.device == "snap" else ""
+        raise UsageError(f"--channels must be 1..{most}{where}")
     if args.count is not None and args.count < 1:
         raise UsageError("--count must be at least 1")
     if args.duration is not None and not args.duration > 0:
         raise UsageError("--duration must be > 0 seconds")
-    view = _ScanView(parse_module_spec(args.modules, args.kind), args.channels)
+    view = _ScanView(parse_module_spec(args.modules, args.kind), args.channels, args.device)
     host = target_of(args)
     out = sys.stdout
     tty = (not args.json) and out.isatty()

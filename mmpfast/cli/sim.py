@@ -11,6 +11,7 @@ import signal
 import sys
 from typing import Any, Dict, Optional
 
+from .common import add_verbose
 from .errors import EXIT_OK, EXIT_OTHER, EXIT_USAGE
 from .panel import DEFAULT_HTTP_PORT, PANEL_MISSING, load_panel
 
@@ -51,7 +52,7 @@ def _add_sim(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                         "0 = any free port; needs aiohttp)")
     p.add_argument("--panel-host", default="127.0.0.1", metavar="ADDR",
                    help="address the panel is served on (default 127.0.0.1)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    add_verbose(p, "more logging (-vv: debug)")
     p.set_defaults(func=_run_sim)
 
 

@@ -28,7 +28,6 @@ Messages, JSON objects with a ``type``:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import math
@@ -43,6 +42,7 @@ from aiohttp import WSMsgType, web
 
 from .. import memmap
 from ..aio import AsyncClient
+from ..cli.parsing import is_ip_address
 from ..errors import MmpError, MmpNakError, WriteOutcomeUnknown
 from ..plan import ScanResult
 from ..scanloop import AsyncScanLoop
@@ -82,14 +82,6 @@ def _hostname(hostport: str) -> str:
     if text.count(":") == 1:
         return text.partition(":")[0]
     return text
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def describe_error(exc: BaseException) -> str:
@@ -166,7 +158,7 @@ class Panel:
 
     def _host_allowed(self, hostport: str) -> bool:
         name = _hostname(hostport)
-        return name in _LOOPBACK_NAMES or _is_ip(name) or name == self.http_host.lower()
+        return name in _LOOPBACK_NAMES or is_ip_address(name) or name == self.http_host.lower()
 
     @web.middleware
     async def _guard(self, request: web.Request,
@@ -372,9 +364,7 @@ class Panel:
         feature = sim.memory.read(memmap.digital_read_address(m, c) + memmap.DIG_FEATURE_TYPE, 4)
         if int.from_bytes(feature, "big") != 1:
             sim.set_feature(m, c, 1)
-        state = sim.get_digital(m, c)
-        sim.set_digital(m, c, not state)
-        sim.set_digital(m, c, state)
+        sim.pulse(m, c)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, http_host: str = "127.0.0.1", http_port: int = 8765) -> str:

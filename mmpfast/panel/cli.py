@@ -12,7 +12,7 @@ import ipaddress
 import math
 import signal
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from ..cli.parsing import parse_host
 
@@ -20,6 +20,7 @@ __all__ = ["PanelUnavailable", "PanelHandle", "add_panel_arguments", "run_panel"
            "DEFAULT_HTTP_PORT"]
 
 DEFAULT_HTTP_PORT = 8765
+_N = TypeVar("_N", int, float)
 _INSTALL = 'the panel needs aiohttp: pip install "mmpfast[panel]"'
 
 
@@ -72,31 +73,34 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _port(text: str) -> int:
+def _parsed(text: str, conv: Callable[[str], _N], what: str) -> _N:
+    """``conv(text)``, or the usage error ``not a <what>``."""
     try:
-        n = int(text, 0)
+        return conv(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a {what}: {text!r}") from None
+
+
+def _int0(text: str) -> int:
+    return int(text, 0)
+
+
+def _port(text: str) -> int:
+    n = _parsed(text, _int0, "port number")
     if not 0 <= n <= 0xFFFF:
         raise argparse.ArgumentTypeError(f"port {n} out of range 0..65535")
     return n
 
 
 def _rate(text: str) -> float:
-    try:
-        r = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    r = _parsed(text, float, "number")
     if not (r > 0 and math.isfinite(r)):
         raise argparse.ArgumentTypeError("the rate must be a positive number of passes per second")
     return r
 
 
 def _scratch(text: str) -> int:
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a count: {text!r}") from None
+    n = _parsed(text, _int0, "count")
     if not 0 <= n <= 256:
         raise argparse.ArgumentTypeError("--scratchpad takes 0..256")
     return n

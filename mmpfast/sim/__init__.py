@@ -8,15 +8,17 @@ follows, including the [INF] rules of PROTOCOL.md §5) over TCP and UDP.
 ``iomodel``, ``mirrors``, ``pointconfig``, ``snap``, ``custom`` and
 ``streaming``.
 ``FaultProxy`` and ``Fault`` (``mmpfast.sim.faults``) sit between a client
-and any server to delay, drop, cut or corrupt responses.
+and any server to delay, drop, cut or corrupt responses; ``UdpFaultProxy``
+and ``UdpFault`` do it for UDP answer datagrams (drop, delay, duplicate,
+foreign datagrams).
 """
 from __future__ import annotations
 
-from .faults import Fault, FaultProxy
+from .faults import Fault, FaultProxy, UdpFault, UdpFaultProxy
 from .memory import PROFILES, Memory, Stats, StreamConfig
 from .process import SimulatorProcess
 from .rack import DEFAULT_LAYOUT, ModuleSpec, parse_modules
 from .simulator import Simulator
 
 __all__ = ["Simulator", "SimulatorProcess", "Memory", "Stats", "StreamConfig", "PROFILES", "ModuleSpec",
-           "DEFAULT_LAYOUT", "parse_modules", "Fault", "FaultProxy"]
+           "DEFAULT_LAYOUT", "parse_modules", "Fault", "FaultProxy", "UdpFault", "UdpFaultProxy"]

@@ -58,11 +58,14 @@ class Stats:
     ``frames_in`` requests received (malformed ones included), ``frames_out``
     responses sent, ``naks`` responses with a non-zero rcode, ``connections``
     TCP connections accepted, ``by_tcode`` requests per tcode,
-    ``stream_packets`` stream datagrams sent.
+    ``stream_packets`` stream datagrams sent.  UDP (also counted in the
+    above): ``datagrams`` received, ``datagrams_out`` answered,
+    ``datagrams_dropped`` received and never answered (shorter than 4 bytes,
+    or the endpoint could not buffer or send).
     """
 
     __slots__ = ("frames_in", "frames_out", "naks", "connections", "by_tcode", "stream_packets",
-                 "datagrams")
+                 "datagrams", "datagrams_out", "datagrams_dropped")
 
     def __init__(self) -> None:
         self.frames_in = 0
@@ -72,6 +75,8 @@ class Stats:
         self.by_tcode: Dict[int, int] = {}
         self.stream_packets = 0
         self.datagrams = 0
+        self.datagrams_out = 0
+        self.datagrams_dropped = 0
 
     def as_dict(self) -> Dict[str, object]:
         """A snapshot as a plain dict."""

@@ -121,6 +121,28 @@ class IOModel:
             s.d_off[m][c] = 1
         self.mirrors.digital(m, c)
 
+    def set_latch(self, m: int, c: int, on: bool) -> None:
+        """Set the on-latch (``on``) or the off-latch of a digital channel, as an edge
+        would, without changing its state or counter."""
+        s = self.state
+        if on:
+            s.d_on[m][c] = 1
+        else:
+            s.d_off[m][c] = 1
+        self.mirrors.digital(m, c)
+
+    def pulse(self, m: int, c: int, n: int) -> None:
+        """``n`` (>= 1) pulses on a digital channel: each is a change of state and a
+        change back, so the state ends as it was, both latches set and, when the
+        feature is counter, the counter counts ``n`` rising edges (wrapping at 2**32).
+        The areas are rewritten once, so a reader sees the pulses as one change."""
+        s = self.state
+        s.d_on[m][c] = 1
+        s.d_off[m][c] = 1
+        if s.d_feature[m][c] == FEATURE_COUNTER:
+            s.d_count[m][c] = (s.d_count[m][c] + n) & 0xFFFFFFFF
+        self.mirrors.digital(m, c)
+
     def set_analog(self, m: int, c: int, value: float) -> None:
         """New value of an analog channel (float32 already); min/max follow."""
         s = self.state

@@ -118,6 +118,13 @@ undocumented):
   (start address non-zero) and mirroring are not simulated: the standard
   packet is sent [INF].
 * **Everything else** that is a valid area reads as zeros and stores writes.
+* **UDP** (the server, ``mmpfast.sim.server``): one request per datagram,
+  one answer datagram to its sender.  A datagram whose length is not the
+  length its header implies (truncated, two frames, trailing bytes) is
+  rcode 6 for its first frame's tcode and tl, nothing applied [INF]; an
+  undefined or response tcode is rcode 1 with nothing closed [INF]; a read
+  block whose answer would exceed one UDP datagram (65507 bytes) is rcode 6
+  [INF]; a datagram shorter than 4 bytes is not answered [INF].
 """
 from __future__ import annotations
 
@@ -287,6 +294,31 @@ class Memory:
         self._io.spec(module, channel, "digital")
         with self._lock:
             self._io.set_digital(module, channel, bool(state))
+
+    def set_latch(self, module: int, channel: int, which: str) -> None:
+        """Set a digital channel's ``"on"`` or ``"off"`` latch (state and counter
+        unchanged).  ``ValueError`` for another ``which`` or a channel the rack
+        does not have, ``TypeError`` when ``which`` is not a str."""
+        if not isinstance(which, str):
+            raise TypeError(f"which must be 'on' or 'off', not {type(which).__name__}")
+        if which not in ("on", "off"):
+            raise ValueError(f"which must be 'on' or 'off', not {which!r}")
+        self._io.spec(module, channel, "digital")
+        with self._lock:
+            self._io.set_latch(module, channel, which == "on")
+
+    def pulse(self, module: int, channel: int, n: int = 1) -> None:
+        """``n`` pulses (each a change of state and back) on a digital channel, applied
+        at once: both latches set, the counter counts ``n`` when the feature type is
+        counter, the state ends as it was.  ``n`` is an int >= 1 (``TypeError`` /
+        ``ValueError``); ``ValueError`` for a channel the rack does not have."""
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"n must be an int, not {type(n).__name__}")
+        if n < 1:
+            raise ValueError(f"n must be >= 1, not {n}")
+        self._io.spec(module, channel, "digital")
+        with self._lock:
+            self._io.pulse(module, channel, n)
 
     def get_digital(self, module: int, channel: int) -> bool:
         """A digital channel's current state."""

@@ -53,7 +53,7 @@ from typing import Any, Callable, Deque, List, Optional, Set, Tuple
 
 from .. import codec
 from ..errors import MmpProtocolError
-from ..protocol import HEADER_BLOCK, MAX_DATA_LENGTH, MIN_PEEK, REQUEST_TCODES
+from ..protocol import HEADER_BLOCK, MAX_DATA_LENGTH, MIN_PEEK, REQUEST_TCODES, TCODE_READ_BLOCK
 from .memory import Memory
 
 log = logging.getLogger("mmpfast.sim")
@@ -76,6 +76,8 @@ _FINE_TAIL = 0.0003
 _SPIN_TAIL = 0.0001
 #: the listen backlog when none is given
 DEFAULT_BACKLOG = 100
+#: the largest UDP payload over IPv4 (65535 - 8 - 20); a UDP read whose answer is larger is rcode 6
+MAX_UDP_PAYLOAD = 65507
 
 
 def is_loopback(host: str) -> bool:
@@ -567,6 +569,23 @@ def _fmt_peer(peer: Any) -> str:
 
 
 class _UdpEndpoint(asyncio.DatagramProtocol):
+    """UDP (PROTOCOL.md §2.3): one request per datagram, one answer datagram to its sender.
+
+    * a datagram of at least 4 bytes whose length is not the length its header
+      implies (a truncated frame, two frames, trailing bytes) is answered with
+      rcode 6 for its first frame's tcode and tl, and nothing is applied [INF];
+    * an undefined or response tcode is answered rcode 1 (nothing to close) [INF];
+    * a read block whose answer would not fit in one datagram
+      (``MAX_UDP_PAYLOAD``) is answered rcode 6 [INF];
+    * a datagram shorter than 4 bytes (no tcode, so no answer can be built) is
+      not answered; nor, as a device drops what it cannot handle, anything
+      received while ``MAX_PENDING_BYTES`` of delayed requests wait or while
+      the socket cannot send.
+
+    Counted in ``Stats``: ``datagrams`` (received), ``datagrams_out``,
+    ``datagrams_dropped``, as well as ``frames_in``/``frames_out``.
+    """
+
     def __init__(self, server: "SimServer") -> None:
         self.server = server
         self.memory = server.memory
@@ -587,32 +606,44 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
 
     def _answer_item(self, item: Tuple[bytes, Any]) -> bool:
         data, addr = item
-        resp = self._response(data)
-        if (resp is not None and self.transport is not None and not self.transport.is_closing()
+        stats = self.memory.stats
+        try:
+            resp = self._response(data)
+        except Exception:   # a simulator bug must not take the endpoint down
+            log.exception("internal error while answering a datagram from %s", _fmt_peer(addr))
+            stats.datagrams_dropped += 1
+            return True
+        if (self.transport is not None and not self.transport.is_closing()
                 and not self.writing_paused):     # a device drops what it cannot send
-            self.memory.stats.frames_out += 1
+            stats.frames_out += 1
+            stats.datagrams_out += 1
             self.transport.sendto(resp, addr)
+        else:
+            stats.datagrams_dropped += 1
         return True
 
-    def _response(self, data: bytes) -> Optional[bytes]:
+    def _response(self, data: bytes) -> bytes:
         memory = self.memory
-        if len(data) < MIN_PEEK:
-            return None
         tcode = data[3] >> 4
         if tcode not in REQUEST_TCODES:
             return memory.respond(data)[0]
         n = codec.frame_length(data)
         if n != len(data):
             return memory.respond_bad_length(data)
+        if tcode == TCODE_READ_BLOCK and codec.decode_frame(data).data_length + HEADER_BLOCK > MAX_UDP_PAYLOAD:
+            return memory.respond_bad_length(data)
         return memory.respond(data)[0]
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.memory.stats.datagrams += 1
+        stats = self.memory.stats
+        stats.datagrams += 1
         if len(data) < MIN_PEEK:
+            stats.datagrams_dropped += 1
             log.debug("ignoring %d-byte datagram from %s", len(data), _fmt_peer(addr))
             return
         if self.pacer is not None:
             if self.pacer.pending_bytes >= MAX_PENDING_BYTES:
+                stats.datagrams_dropped += 1
                 return      # a device drops what it cannot buffer
             self.pacer.put((data, addr), len(data))
         else:

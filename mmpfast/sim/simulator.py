@@ -114,6 +114,17 @@ class Simulator:
         """Set a digital channel (input or output) on or off (edges latch and count)."""
         self.memory.set_digital(module, channel, state)
 
+    def set_latch(self, module: int, channel: int, which: str) -> None:
+        """Set a digital channel's latch: ``which`` is ``"on"`` or ``"off"`` (its state
+        and counter are unchanged; a read-and-clear or a reset clears it)."""
+        self.memory.set_latch(module, channel, which)
+
+    def pulse(self, module: int, channel: int, n: int = 1) -> None:
+        """``n`` pulses on a digital channel, applied at once: each one a change of state
+        and back (the state ends as it was), so both latches are set and, when the
+        channel's feature is counter (``set_feature(m, c, 1)``), its counter counts ``n``."""
+        self.memory.pulse(module, channel, n)
+
     def get_digital(self, module: int, channel: int) -> bool:
         """A digital channel's state."""
         return self.memory.get_digital(module, channel)

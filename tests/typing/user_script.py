@@ -13,7 +13,7 @@ import mmpfast
 def blocking(host: str) -> None:
     plan = mmpfast.ScanPlan()
     plan.add_digital(0, 1)
-    with mmpfast.Client(host, 2001, timeout=1.0) as c:
+    with mmpfast.Client(host, 2001, timeout=1.0, device="snap") as c:
         reveal_type(c.read(0xF0D81000, 8))  # reveal: bytes
         reveal_type(c.read_into(0xF0D81000, array.array("B", bytes(8))))  # reveal: None
         reveal_type(c.write(0xF0D81000, b"abcd"))  # reveal: None
@@ -37,6 +37,16 @@ def blocking(host: str) -> None:
         reveal_type(c.scan(plan))  # reveal: mmpfast.plan.ScanResult
         reveal_type(c.scan_into(plan, plan.new_buffer()))  # reveal: None
         reveal_type(c.timeout)  # reveal: float
+        reveal_type(c.device)  # reveal: str
+        reveal_type(c.read_clear_digital(0, 2))  # reveal: tuple[int, bool, bool, fallback=mmpfast.records.DigitalCounts]
+        reveal_type(c.read_clear_analog_minmax(2, 0))  # reveal: tuple[float, float]
+        reveal_type(c.read_point_config(0, 2))  # reveal: mmpfast.records.PointConfig
+        reveal_type(c.write_point_feature(0, 2, 1))  # reveal: None
+        reveal_type(c.prepare(plan))  # reveal: None
+        counts: mmpfast.DigitalCounts = c.read_clear_digital(0, 2)
+        config: mmpfast.PointConfig = c.read_point_config(0, 2)
+        reveal_type(counts.feature_value + int(config.watchdog_enabled))  # reveal: int
+        c.write_point_feature(0, 2, "counter")  # error: arg-type
         c.write_digital(1, "yes")  # error: call-arg
         s: str = c.uptime_ms()  # error: assignment
         c.read_analog("1", 2)  # error: arg-type
@@ -51,5 +61,7 @@ async def asynchronous(host: str) -> None:
         reveal_type(await c.status())  # reveal: mmpfast.records.Status
         reveal_type(await c.read_scratchpad_float(0, 2))  # reveal: list[float]
         reveal_type(await c.write_digital(1, 8, False))  # reveal: None
+        reveal_type(await c.read_clear_analog_minmax(2, 0))  # reveal: tuple[float, float]
+        reveal_type(await c.read_point_config(0, 2))  # reveal: mmpfast.records.PointConfig
         n: int = await c.read_analog(6, 2)  # error: assignment
         await c.write_scratchpad_int32(0)  # error: call-arg

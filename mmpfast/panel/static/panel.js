@@ -80,12 +80,17 @@
     return b;
   }
 
-  function digitalCell(mod, c, writable, sim) {
-    const cell = el("div", "cell dig");
+  function newCell(cls, mod, c, kind, value) {   // a point's cell: where controls find it
+    const cell = el("div", "cell " + cls);
     cell.dataset.module = mod.index;
     cell.dataset.channel = c;
-    cell.dataset.kind = "digital";
-    cell.dataset.value = "0";
+    cell.dataset.kind = kind;
+    cell.dataset.value = value;
+    return cell;
+  }
+
+  function digitalCell(mod, c, writable, sim) {
+    const cell = newCell("dig", mod, c, "digital", "0");
     let lamp;
     if (sim && mod.kind === "di") {
       lamp = control("button", "sim-set");
@@ -117,11 +122,7 @@
   }
 
   function analogCell(mod, c, writable, sim) {
-    const cell = el("div", "cell ana");
-    cell.dataset.module = mod.index;
-    cell.dataset.channel = c;
-    cell.dataset.kind = "analog";
-    cell.dataset.value = "0.0";
+    const cell = newCell("ana", mod, c, "analog", "0.0");
     const value = el("span", "value", "0");
     const canvas = el("canvas", "trend");
     canvas.width = 56;
