@@ -12,7 +12,7 @@ Both codecs, the clients and the simulator take these numbers from here.
 from __future__ import annotations
 
 import struct
-from typing import Final
+from typing import Final, Union
 
 # --- transaction codes --------------------------------------------------------
 TCODE_WRITE_QUADLET: Final = 0
@@ -61,6 +61,34 @@ OFF_QUADLET: Final = 12           # 4 data bytes (tcodes 0, 6)
 OFF_BLOCK_DATA: Final = 16        # data of tcodes 1 and 7
 
 ADDRESS_HIGH: Final = 0xFFFF      # upper 16 bits of every documented offset
+
+#: what the header helpers below accept: any indexable run of bytes
+HeaderBytes = Union[bytes, bytearray, memoryview]
+
+
+def tcode_of(header: HeaderBytes) -> int:
+    """The tcode of the frame that starts ``header`` (needs ``MIN_PEEK`` bytes; byte 3, top 4 bits)."""
+    return header[OFF_TCODE] >> 4
+
+
+def tl_of(header: HeaderBytes) -> int:
+    """The transaction label of the frame that starts ``header`` (byte 2, top 6 bits)."""
+    return header[OFF_TL] >> 2
+
+
+def source_id_of(header: HeaderBytes) -> int:
+    """The source_ID of the frame that starts ``header`` (bytes 4-5, big-endian)."""
+    return (header[OFF_SOURCE_ID] << 8) | header[OFF_SOURCE_ID + 1]
+
+
+def set_tl(header: bytearray, tl: int) -> None:
+    """Give the frame in ``header`` transaction label ``tl`` (0..63), keeping the rt bits."""
+    header[OFF_TL] = ((tl % TL_MODULO) << 2) | (header[OFF_TL] & 3)
+
+
+def set_tcode(header: bytearray, tcode: int) -> None:
+    """Give the frame in ``header`` tcode ``tcode`` (0..15), keeping the priority bits."""
+    header[OFF_TCODE] = ((tcode & 0x0F) << 4) | (header[OFF_TCODE] & 0x0F)
 
 #: struct layouts (big-endian).  A request header is destination_ID, tl<<2|rt,
 #: tcode<<4|pri, source_ID, address_high, address (12 bytes); a response header

@@ -118,3 +118,18 @@ def test_snap_points_need_device_snap(capsys: pytest.CaptureFixture[str]) -> Non
         assert code == EXIT_USAGE and "--channels must be 1..4" in err
         code, out, _ = run(capsys, "dump", hp(s), "0xF0800000", "16", "-o", "-", "--device", "snap")
         assert code == EXIT_OK
+
+
+def test_udp_on_the_device_commands(capsys: pytest.CaptureFixture[str], sim: Simulator) -> None:
+    """``--udp`` sends the same requests as datagrams: the simulator counts them on UDP."""
+    dev = device_of(sim)
+    sim.set_digital(0, 1, True)
+    before = sim.stats.datagrams
+    assert run(capsys, "read", hp(sim), "digital", "0", "1", "--device", dev, "--udp") == (EXIT_OK, "on\n", "")
+    assert run(capsys, "write", hp(sim), "digital", "1", "2", "on", "--device", dev, "--udp")[0] == EXIT_OK
+    assert sim.get_digital(1, 2) is True
+    code, out, _ = run(capsys, "read", hp(sim), "int32", "3", "--udp", "--json")
+    assert code == EXIT_OK and json.loads(out) is not None
+    assert sim.stats.datagrams - before == 3          # one datagram per request, none over TCP
+    code, out, _ = run(capsys, "info", hp(sim), "--udp", "--json")
+    assert code == EXIT_OK and "uptime_ms" in json.loads(out)

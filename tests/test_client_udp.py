@@ -11,8 +11,8 @@ from typing import Any, Iterator, List
 
 import pytest
 
-from mmpfast import (AsyncClient, Client, MmpConnectionError, MmpNakError, MmpTimeoutError, ScanPlan,
-                     WriteOutcomeUnknown, codec, memmap)
+from mmpfast import (AsyncClient, Client, MmpConnectionError, MmpError, MmpNakError, MmpTimeoutError,
+                     ScanPlan, WriteOutcomeUnknown, codec, memmap)
 
 from conftest import load_tool
 from scripted_server import AsyncAdapter
@@ -421,3 +421,46 @@ def test_closed_port_is_a_typed_error(kind: str) -> None:
         assert time.monotonic() - t0 < 0.9
     finally:
         c.close()
+
+
+# ------------------------------------------------------------------------ issue 14 calls over UDP
+def test_read_clear_point_config_and_custom_area_over_udp(kind: str) -> None:
+    """The calls beyond the packed areas work over datagrams as over TCP: read-and-clear
+    returns then clears, the point configuration decodes, a custom-area plan scans after
+    prepare() on this client (and not before)."""
+    with Simulator(port=0) as s:
+        c = make(kind, s.host, s.port)
+        try:
+            s.set_feature(DI, 5, 1)                  # counter feature
+            s.pulse(DI, 5, 3)
+            counts = c.read_clear_digital(DI, 5)
+            assert (counts.feature_value, counts.on_latch, counts.off_latch) == (3, True, True)
+            again = c.read_clear_digital(DI, 5)
+            assert (again.feature_value, again.on_latch, again.off_latch) == (0, False, False)
+            cfg = c.read_point_config(DI, 5)
+            assert cfg.feature == 1 and cfg.module_type == s.memory.rack[DI].module_type
+
+            plan = ScanPlan(custom_area=True)
+            names = [plan.add_scratchpad_int32(1024 + 90 * k) for k in range(50)]
+            assert plan.custom_addresses
+            for k in range(50):
+                c.write_scratchpad_int32(1024 + 90 * k, 3 * k - 20)
+            with pytest.raises(MmpError, match="prepare"):
+                c.scan(plan)
+            c.prepare(plan)
+            res = c.scan(plan)
+            assert [res[n] for n in names] == [3 * k - 20 for k in range(50)]
+        finally:
+            c.close()
+
+
+def test_snap_device_over_udp(kind: str) -> None:
+    with Simulator(port=0, profile="snap", puc_required=False) as s:
+        c = make(kind, s.host, s.port, device="snap")
+        try:
+            s.set_digital(DI, 2, True)
+            assert c.read_digital(DI, 2) is True and c.read_digital(DI, 1) is False
+            c.write_digital(DO, 3, True)
+            assert s.memory.get_digital(DO, 3) is True
+        finally:
+            c.close()

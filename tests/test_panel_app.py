@@ -413,3 +413,21 @@ def test_mmpfast_sim_panel_prints_the_panel_url() -> None:
         run(go())
     finally:
         out, err = _stop(proc)
+
+
+def test_a_snap_device_panel_shows_its_points() -> None:
+    """``--device snap``: the panel reads a SNAP PAC's 4-channel points (bank areas)."""
+    with Simulator(port=0, profile="snap", puc_required=False, modules="di:4,do:4,ai:4") as s:
+        s.set_digital(0, 2, True)
+        s.set_digital(1, 1, True)
+        s.set_analog(2, 3, 7.25)
+        with _device_panel(s, writable=False, layout=Layout.from_spec("di:4,do:4,ai:4", device="snap")) as h:
+            async def go() -> None:
+                async with Page(h.url) as page:
+                    await page.pump(lambda p: p.status.get("state") == "live" and "a:2:3" in p.values)
+                    assert [page.values[f"d:0:{c}"] for c in range(4)] == [0, 0, 1, 0]
+                    assert [page.values[f"d:1:{c}"] for c in range(4)] == [0, 1, 0, 0]
+                    assert page.values["a:2:3"] == "7.25"
+                    s.set_digital(0, 3, True)
+                    await page.pump(lambda p: p.values.get("d:0:3") == 1, timeout=1)
+            run(go())

@@ -15,8 +15,8 @@ __all__ = ["add_connection_options", "make_client", "command_parser", "add_host"
 
 def add_connection_options(p: argparse.ArgumentParser, *, json_output: bool = True,
                            pipeline: bool = False) -> None:
-    """``--port``, ``--timeout`` (seconds), ``--device``, optionally ``--pipeline`` and ``--json``, and ``-v``.
-    (A ``--udp`` option is expected to join them with the client's UDP transport.)"""
+    """``--port``, ``--timeout`` (seconds), ``--device``, ``--udp``, optionally ``--pipeline`` and
+    ``--json``, and ``-v``."""
     g = p.add_argument_group("connection and output")
     g.add_argument("--port", type=int, default=None,
                    help=f"OptoMMP TCP port (default {DEFAULT_PORT}; HOST:PORT also works)")
@@ -25,6 +25,9 @@ def add_connection_options(p: argparse.ArgumentParser, *, json_output: bool = Tr
     g.add_argument("--device", choices=("epic", "snap"), default="epic",
                    help="memory map of the points: epic (groov EPIC channel slots, default) or "
                         "snap (SNAP PAC: module 0..15, channel 0..3)")
+    g.add_argument("--udp", action="store_true",
+                   help="speak OptoMMP over UDP to the same port (one request per datagram; a plain "
+                        "read is sent again once when its answer is late, writes never)")
     if pipeline:
         g.add_argument("--pipeline", type=int, default=1, metavar="N",
                        help="requests in flight at once, 1..64 (default 1, as Opto 22's own tools; "
@@ -45,15 +48,16 @@ def add_host(p: argparse.ArgumentParser) -> None:
 
 
 def make_client(args: argparse.Namespace) -> "Client":
-    """The ``Client`` of ``HOST``, ``--port``, ``--timeout``, ``--device`` and ``--pipeline``
-    (not yet connected)."""
+    """The ``Client`` of ``HOST``, ``--port``, ``--timeout``, ``--device``, ``--udp`` and
+    ``--pipeline`` (not yet connected)."""
     from ..client import Client
     host, port = parse_host(args.host, args.port)
     if not args.timeout > 0:
         raise UsageError("--timeout must be > 0 seconds")
     pipeline = getattr(args, "pipeline", 1)
     return Client(host, port, timeout=args.timeout, pipeline=pipeline,
-                  device=getattr(args, "device", "epic"))
+                  device=getattr(args, "device", "epic"),
+                  transport="udp" if getattr(args, "udp", False) else "tcp")
 
 
 def command_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str,

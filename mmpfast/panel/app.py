@@ -124,11 +124,7 @@ class Panel:
         self.writable = bool(writable or sim is not None)
         self.title = title or f"{host}:{port}"
         self.http_host = http_host
-        options: Dict[str, Any] = {} if layout.device == "epic" else {"device": layout.device}
-        try:
-            self.client = AsyncClient(host, port, timeout=timeout, pipeline=8, **options)
-        except TypeError:
-            raise ValueError(f"this mmpfast has no {layout.device!r} device support in AsyncClient") from None
+        self.client = AsyncClient(host, port, timeout=timeout, pipeline=8, device=layout.device)
         self.plan = layout.plan(self.client.max_block)
         self.loop = AsyncScanLoop(self.client, self.plan, self.rate, callback=self._on_pass,
                                   on_error=self._on_error, reuse_buffer=True)

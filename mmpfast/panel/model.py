@@ -33,13 +33,15 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .. import memmap
+from ..plan import ScanPlan
+from ..protocol import MAX_BLOCK
 
 __all__ = ["ModuleView", "Layout", "snapshot", "changes", "KINDS", "SNAP_CHANNELS"]
 
 #: module kinds the page knows ("unknown": a real rack whose layout was not given)
 KINDS = ("di", "do", "ai", "ao", "unknown")
 #: channels per module on a SNAP PAC rack (point p = 4 * module + channel)
-SNAP_CHANNELS = 4
+SNAP_CHANNELS = memmap.SNAP_CHANNELS
 _UNKNOWN_CHANNELS = memmap.PACKED_VALUES_CHANNELS
 _WORDS = 4      # uint32 words of a packed digital module record
 
@@ -144,14 +146,9 @@ class Layout:
                 "modules": [m.as_json() for m in self.modules]}
 
     # ------------------------------------------------------------------ the plan
-    def plan(self, max_block: int = 1024) -> Any:
+    def plan(self, max_block: int = MAX_BLOCK) -> "ScanPlan":
         """The frozen ``ScanPlan`` of one pass (names as in the module docstring)."""
-        from ..plan import ScanPlan
-        options: Dict[str, Any] = {} if self.device == "epic" else {"device": self.device}
-        try:
-            plan = ScanPlan(max_block, **options)
-        except TypeError:
-            raise ValueError(f"this mmpfast has no {self.device!r} device support in ScanPlan") from None
+        plan = ScanPlan(max_block, device=self.device)
         for m in self.modules:
             i = m.index
             if m.digital:

@@ -9,8 +9,11 @@ follows, including the [INF] rules of PROTOCOL.md §5) over TCP and UDP.
 ``streaming``.
 ``FaultProxy`` and ``Fault`` (``mmpfast.sim.faults``) sit between a client
 and any server to delay, drop, cut or corrupt responses; ``UdpFaultProxy``
-and ``UdpFault`` do it for UDP answer datagrams (drop, delay, duplicate,
-foreign datagrams).
+and ``UdpFault`` (``mmpfast.sim.udp_faults``, also importable from
+``mmpfast.sim.faults``) do it for UDP answer datagrams (drop, delay,
+duplicate, foreign datagrams).  Both share ``proxybase`` (the fault queue and
+the background thread); the TCP server and the TCP proxy frame their byte
+streams with the codec's splitter through ``framing``.
 """
 from __future__ import annotations
 

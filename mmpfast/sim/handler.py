@@ -28,8 +28,6 @@ from ..protocol import (
     MIN_PEEK,
     OFF_ADDRESS,
     OFF_SOURCE_ID,
-    OFF_TCODE,
-    OFF_TL,
     QUADLET,
     RCODE_INVALID_ADDRESS,
     RCODE_INVALID_LENGTH,
@@ -40,6 +38,9 @@ from ..protocol import (
     TCODE_READ_QUADLET,
     TCODE_WRITE_BLOCK,
     TCODE_WRITE_QUADLET,
+    source_id_of,
+    tcode_of,
+    tl_of,
 )
 from .regions import Region, Regions
 from .status import StatusRoom
@@ -103,9 +104,9 @@ def _peek(frame: Bytes) -> Tuple[int, int, int, int]:
     """``(tcode, tl, source_id, address)`` of a possibly incomplete request
     (at least ``MIN_PEEK`` bytes); fields beyond its end read as 0."""
     n = len(frame)
-    sid = ((frame[OFF_SOURCE_ID] << 8) | frame[OFF_SOURCE_ID + 1]) if n >= OFF_SOURCE_ID + 2 else 0
+    sid = source_id_of(frame) if n >= OFF_SOURCE_ID + 2 else 0
     address = int.from_bytes(frame[OFF_ADDRESS:OFF_ADDRESS + 4], "big") if n >= OFF_ADDRESS + 4 else 0
-    return frame[OFF_TCODE] >> 4, frame[OFF_TL] >> 2, sid, address
+    return tcode_of(frame), tl_of(frame), sid, address
 
 
 class Handler:
@@ -187,7 +188,7 @@ class Handler:
         return resp, close
 
     def _respond(self, frame: Bytes) -> Tuple[bytes, bool]:
-        tcode = frame[OFF_TCODE] >> 4
+        tcode = tcode_of(frame)
         self._count(tcode)
         if tcode not in REQUEST_TCODES:
             _, tl, sid, _ = _peek(frame)

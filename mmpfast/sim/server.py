@@ -1,7 +1,7 @@
 """asyncio transport of the simulator: TCP and UDP on one port, streaming.
 
 All protocol decisions live in ``Memory.respond``; this module frames the
-TCP byte stream with ``codec.frame_length``, paces answers (``latency``),
+TCP byte stream with the codec's splitter (``framing``), paces answers (``latency``),
 and writes each response with exactly one ``transport.write``.
 
 What one connection can make the simulator hold, whatever its peer does
@@ -32,29 +32,32 @@ timeout with ``select()`` on the epoll descriptor, which takes microseconds.
 In any other loop (``Simulator.serving()`` in the caller's loop, the CLI),
 an answer due within ``FINE_WINDOW`` seconds is waited for by polling the
 loop (zero-timeout iterations that keep serving every connection); the loop
-only does that while an answer is that close to due.
+only does that while an answer is that close to due (``mmpfast.sim.timing``).
+
+This module is about 700 lines because the TCP connection's flow control,
+pacing and framing belong together; the timers live in ``timing``, the
+answers in ``handler``.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
-import heapq
 import ipaddress
-import itertools
 import logging
 import math
 import os
-import select
-import selectors
 import socket
-import sys
-import time
-from typing import Any, Callable, Deque, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Optional, Set, Tuple
 
 from .. import codec
-from ..errors import MmpProtocolError
-from ..protocol import HEADER_BLOCK, MAX_DATA_LENGTH, MIN_PEEK, REQUEST_TCODES, TCODE_READ_BLOCK
+from ..protocol import HEADER_BLOCK, MAX_DATA_LENGTH, MIN_PEEK, REQUEST_TCODES, TCODE_READ_BLOCK, tcode_of
+from .framing import bad_request_head, whole_frames
 from .memory import Memory
+from .timing import FINE_WINDOW, _Due, _FineTimers, has_precise_timers, new_event_loop
+
+__all__ = ["SimServer", "check_latency", "check_options", "new_event_loop", "has_precise_timers",
+           "FINE_WINDOW", "DEFAULT_BACKLOG", "MAX_FRAME", "MAX_PENDING_BYTES", "PENDING_OVERHEAD",
+           "WRITE_HIGH_WATER", "WRITE_LOW_WATER", "MAX_UDP_PAYLOAD", "is_loopback"]
 
 log = logging.getLogger("mmpfast.sim")
 
@@ -69,11 +72,6 @@ WRITE_HIGH_WATER = 64 * 1024
 WRITE_LOW_WATER = 16 * 1024
 #: the largest frame a client can announce (16-byte header + 65535 data bytes)
 MAX_FRAME = HEADER_BLOCK + MAX_DATA_LENGTH
-#: seconds before its due time from which an answer is waited for finely (see the module docstring)
-FINE_WINDOW = 0.002
-#: the last part of a timeout the precise selector waits with select() (then polls _SPIN_TAIL)
-_FINE_TAIL = 0.0003
-_SPIN_TAIL = 0.0001
 #: the listen backlog when none is given
 DEFAULT_BACKLOG = 100
 #: the largest UDP payload over IPv4 (65535 - 8 - 20); a UDP read whose answer is larger is rcode 6
@@ -117,140 +115,6 @@ def check_options(max_connections: object, idle_timeout: object, backlog: object
         raise TypeError("backlog must be an int")
     if backlog < 0:
         raise ValueError("backlog must be >= 0")
-
-
-# ----------------------------------------------------------------------------- fine timing
-if sys.platform == "linux":
-    class _PreciseEpollSelector(selectors.EpollSelector):
-        """An epoll selector that waits with microsecond rather than millisecond precision.
-
-        ``epoll_wait`` takes whole milliseconds (and the kernel adds ~50 µs of
-        timer slack), so it waits the whole milliseconds of a timeout but the
-        last ``_FINE_TAIL`` seconds; ``select()`` on the epoll descriptor itself
-        (readable when any registered event is ready) waits the rest but the
-        last ``_SPIN_TAIL`` seconds, which are polled.
-        """
-
-        def select(self, timeout: Optional[float] = None) -> List[Tuple[selectors.SelectorKey, int]]:
-            if timeout is None or timeout <= 0:
-                return super().select(timeout)
-            deadline = time.monotonic() + timeout
-            coarse_ms = int((timeout - _FINE_TAIL) * 1000.0)
-            if coarse_ms >= 1:
-                # (coarse_ms - 0.5) ms: epoll's rounding up then waits exactly coarse_ms
-                ready = super().select((coarse_ms - 0.5) / 1000.0)
-                if ready:
-                    return ready
-            remaining = deadline - time.monotonic()
-            if remaining > _SPIN_TAIL:
-                try:
-                    readable, _, _ = select.select([self.fileno()], [], [], remaining - _SPIN_TAIL)
-                except (ValueError, OSError):   # pragma: no cover - descriptor beyond FD_SETSIZE
-                    return super().select(remaining)
-                if readable:
-                    return super().select(0)
-            while True:
-                ready = super().select(0)
-                if ready or time.monotonic() >= deadline:
-                    return ready
-
-    _PRECISE_SELECTORS: Tuple[type, ...] = (_PreciseEpollSelector,)
-else:   # pragma: no cover - kqueue and select() take sub-millisecond timeouts as they are
-    _PRECISE_SELECTORS = tuple(getattr(selectors, name) for name in ("KqueueSelector", "SelectSelector")
-                               if hasattr(selectors, name))
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """A new event loop whose timers keep sub-millisecond precision (on Linux: an epoll
-    selector that waits the rest of a timeout finely); elsewhere ``asyncio.new_event_loop()``."""
-    if sys.platform == "linux" and issubclass(selectors.DefaultSelector, selectors.EpollSelector):
-        return asyncio.SelectorEventLoop(_PreciseEpollSelector())
-    return asyncio.new_event_loop()
-
-
-def has_precise_timers(loop: asyncio.AbstractEventLoop) -> bool:
-    """True when ``loop``'s timers fire within microseconds of their time (its selector is known
-    to wait sub-millisecond timeouts); otherwise the server polls the loop near a due time."""
-    return isinstance(getattr(loop, "_selector", None), _PRECISE_SELECTORS)
-
-
-class _Due:
-    """A callback due at a loop time; ``cancel()`` stops it at any stage."""
-
-    __slots__ = ("when", "callback", "cancelled", "handle")
-
-    def __init__(self, when: float, callback: Callable[[], None]) -> None:
-        self.when = when
-        self.callback = callback
-        self.cancelled = False
-        self.handle: Optional[asyncio.TimerHandle] = None
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-
-
-class _FineTimers:
-    """Calls callbacks at loop times with sub-millisecond precision.
-
-    With a precise loop this is ``loop.call_at``.  Otherwise a callback due
-    later than ``FINE_WINDOW`` gets a coarse timer ``FINE_WINDOW`` early; from
-    then on, until it is due, the loop runs zero-timeout iterations (one
-    ``call_soon`` per iteration, shared by every waiting callback), so I/O on
-    every connection goes on meanwhile.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.precise = has_precise_timers(loop)
-        self._heap: List[Tuple[float, int, _Due]] = []
-        self._seq = itertools.count()
-        self._polling = False
-        self.closed = False
-
-    def call_at(self, when: float, callback: Callable[[], None]) -> _Due:
-        due = _Due(when, callback)
-        if self.precise:
-            due.handle = self.loop.call_at(when, self._run, due)
-        elif when - self.loop.time() > FINE_WINDOW:
-            due.handle = self.loop.call_at(when - FINE_WINDOW, self._near, due)
-        else:
-            self._near(due)
-        return due
-
-    def _run(self, due: _Due) -> None:
-        due.handle = None
-        if not due.cancelled:
-            due.callback()
-
-    def _near(self, due: _Due) -> None:
-        due.handle = None
-        if due.cancelled or self.closed:
-            return
-        heapq.heappush(self._heap, (due.when, next(self._seq), due))
-        if not self._polling:
-            self._polling = True
-            self.loop.call_soon(self._poll)
-
-    def _poll(self) -> None:
-        heap = self._heap
-        now = self.loop.time()
-        while heap and heap[0][0] <= now:
-            due = heapq.heappop(heap)[2]
-            if not due.cancelled:
-                due.callback()
-        while heap and heap[0][2].cancelled:
-            heapq.heappop(heap)
-        if heap and not self.closed:
-            self.loop.call_soon(self._poll)
-        else:
-            self._polling = False
-
-    def close(self) -> None:
-        self.closed = True
-        self._heap.clear()
 
 
 class _Pacer:
@@ -489,21 +353,40 @@ class _TcpConnection(asyncio.Protocol):
         end = len(buf)
         pacer = self.pacer
         memory = self.memory
+        stats = memory.stats
         transport = self.transport
-        frame_length = codec.frame_length
         stalled = False
         mv = memoryview(buf)
         try:
-            while end - pos >= MIN_PEEK:
+            for stop in whole_frames(mv):
                 if pacer is None:
                     if self.writing_paused:
                         stalled = True      # the peer is not reading: answer nothing more
                         break
-                elif pacer.pending_bytes >= MAX_PENDING_BYTES:
-                    stalled = True
-                    break
-                tcode = mv[pos + 3] >> 4
-                if tcode not in REQUEST_TCODES:
+                    resp, close = memory.respond(mv[pos:stop])
+                    stats.frames_out += 1
+                    transport.write(resp)  # type: ignore[union-attr]  # one write per response
+                    if close:       # a response's tcode: answered rcode 1; cannot resynchronise
+                        log.warning("undefined tcode from %s: answered rcode 1, closing",
+                                    _fmt_peer(self.peer))
+                        self.close()
+                        pos = end
+                        self._reject()
+                        break
+                else:
+                    if pacer.pending_bytes >= MAX_PENDING_BYTES:
+                        stalled = True
+                        break
+                    frame = bytes(mv[pos:stop])
+                    pacer.put(frame, stop - pos)
+                    if bad_request_head(frame):     # answered rcode 1 in turn, then closed
+                        pos = end
+                        self._reject()
+                        break
+                pos = stop
+            else:
+                if bad_request_head(mv, pos) and not (
+                        self.writing_paused if pacer is None else pacer.pending_bytes >= MAX_PENDING_BYTES):
                     # cannot resynchronise: answer rcode 1 and close (after earlier answers)
                     item = bytes(mv[pos:min(end, pos + HEADER_BLOCK)])
                     if pacer is None:
@@ -512,20 +395,9 @@ class _TcpConnection(asyncio.Protocol):
                         pacer.put(item, len(item))
                     pos = end
                     self._reject()
-                    break
-                try:
-                    n = frame_length(mv[pos:])
-                except MmpProtocolError:      # pragma: no cover - tcode checked above
-                    n = None
-                if n is None or end - pos < n:
-                    break
-                if pacer is None:
-                    resp, _ = memory.respond(mv[pos:pos + n])
-                    memory.stats.frames_out += 1
-                    transport.write(resp)  # type: ignore[union-attr]  # one write per response
-                else:
-                    pacer.put(bytes(mv[pos:pos + n]), n)
-                pos += n
+                elif end - pos >= MIN_PEEK and (
+                        self.writing_paused if pacer is None else pacer.pending_bytes >= MAX_PENDING_BYTES):
+                    stalled = True
         except Exception:   # a simulator bug must not take the server down
             log.exception("internal error while answering %s; closing it", _fmt_peer(self.peer))
             pos = end
@@ -624,7 +496,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
 
     def _response(self, data: bytes) -> bytes:
         memory = self.memory
-        tcode = data[3] >> 4
+        tcode = tcode_of(data)
         if tcode not in REQUEST_TCODES:
             return memory.respond(data)[0]
         n = codec.frame_length(data)
