@@ -13,6 +13,24 @@ error, ``mmpfast.engine.PeerClosed`` when the peer closes the connection,
 ``MmpProtocolError`` for a frame that is not the expected answer (wrong
 length, tcode or tl, bytes after it) and ``MmpNakError`` (with the request's
 address) for a non-zero rcode.  All header fields are big-endian.
+
+The deadline without a ``poll`` per call: the socket is put in blocking mode
+once (``sock.settimeout(None)``) and its ``SO_RCVTIMEO``/``SO_SNDTIMEO`` armed
+to the time left less ``2 * ARM_MARGIN`` (seconds); ``armed`` is that value,
+passed back in by the caller on the next call (0.0: the socket's mode is not
+known, e.g. a new socket; -1.0: blocking, nothing armed).  Before each send or
+receive the time left is read from the monotonic clock: none left is
+``TimeoutError``; an armed value within ``[left - 4 * ARM_MARGIN, left -
+ARM_MARGIN]`` is kept (the common case: no system call), otherwise both options
+are re-armed (two ``setsockopt``).  A normal call is thus one blocking ``send``
+and one blocking ``recv`` (the GIL released around each), as a bare blocking
+socket loop.  The armed timeout ends a blocking call at least ``ARM_MARGIN``
+(20 ms; the kernel rounds these timeouts up to its timer ticks) before the
+deadline; the rest of the budget, and any budget under ``3 * ARM_MARGIN``, is
+waited for with ``poll`` (millisecond precision, as before) followed by a
+non-blocking call, so no call outlives its deadline by more than ``poll``'s
+rounding.
+Each function returns the ``armed`` value now on the socket.
 """
 cimport cython
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
@@ -41,6 +59,20 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t send(int fd, const void *buf, size_t n, int flags)
     ssize_t recv(int fd, void *buf, size_t n, int flags)
     const int MSG_NOSIGNAL
+    const int MSG_DONTWAIT
+
+cdef extern from "<sys/time.h>" nogil:
+    ctypedef long suseconds_t
+    struct timeval:
+        long tv_sec
+        suseconds_t tv_usec
+
+cdef extern from "<sys/socket.h>" nogil:
+    ctypedef unsigned int socklen_t
+    int setsockopt(int fd, int level, int name, const void *value, socklen_t size)
+    const int SOL_SOCKET
+    const int SO_RCVTIMEO
+    const int SO_SNDTIMEO
 
 cdef extern from "<time.h>" nogil:
     ctypedef long time_t
@@ -88,7 +120,10 @@ _check_constants()
 
 IMPLEMENTATION = "cython"
 
-__all__ = ["IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
+DEF C_ARM_MARGIN = 0.02
+ARM_MARGIN = C_ARM_MARGIN
+
+__all__ = ["ARM_MARGIN", "IMPLEMENTATION", "exchange_read", "exchange_write", "exchange_window"]
 
 
 cdef inline double _now() noexcept nogil:
@@ -121,24 +156,104 @@ cdef int _wait(int fd, short events, double deadline) except -1:
             raise OSError(err, strerror(err).decode("utf-8", "replace"))
 
 
-cdef int _send_all(int fd, const unsigned char *buf, Py_ssize_t n, double deadline) except -1:
+cdef int _set_timeouts(int fd, double seconds, double *armed) except -1:
+    """``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` of ``fd`` to ``seconds`` (> 0; at least 1 us, as 0 means
+    never); ``armed[0]`` becomes ``seconds``."""
+    cdef timeval tv
+    cdef long us = <long>(seconds * 1e6) + 1
+    tv.tv_sec = us // 1000000
+    tv.tv_usec = us % 1000000
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0
+            or setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0):
+        armed[0] = 0.0
+        PyErr_SetFromErrno(OSError)
+        return -1
+    armed[0] = seconds
+    return 0
+
+
+cdef inline int _budget(int fd, double deadline, double *armed) except -1:
+    """Before a send or receive: TimeoutError when no time is left; else 0 to block (the armed
+    ``SO_RCVTIMEO``/``SO_SNDTIMEO`` ends the call before the deadline, re-armed when it is not
+    within ``[remaining - 4 * ARM_MARGIN, remaining - ARM_MARGIN]``), or 1 when too little time
+    is left for the kernel's timer granularity: wait with ``poll``, then a non-blocking call."""
+    cdef double remaining = deadline - _now()
+    if remaining <= 0:
+        raise TimeoutError("deadline passed")
+    if armed[0] > 0 and remaining - 4 * C_ARM_MARGIN <= armed[0] <= remaining - C_ARM_MARGIN:
+        return 0
+    if remaining > 3 * C_ARM_MARGIN:
+        _set_timeouts(fd, remaining - 2 * C_ARM_MARGIN, armed)
+        return 0
+    return 1
+
+
+cdef int _send_all(int fd, const unsigned char *buf, Py_ssize_t n, double deadline,
+                   double *armed) except -1:
     cdef ssize_t sent
-    cdef int err
+    cdef int err, flags, polled = 0
+    # first a non-blocking send with the GIL held: a request fits the socket's buffer at once
+    # in the common case, and needs no GIL round trip; what is left goes the blocking way
+    if deadline - _now() <= 0:
+        raise TimeoutError("deadline passed")
+    sent = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT)
+    if sent >= 0:
+        buf += sent
+        n -= sent
     while n > 0:
-        sent = send(fd, buf, n, MSG_NOSIGNAL)
+        if polled or _budget(fd, deadline, armed):
+            polled = 1
+            _wait(fd, POLLOUT, deadline)
+            flags = MSG_NOSIGNAL | MSG_DONTWAIT
+        else:
+            flags = MSG_NOSIGNAL
+        with nogil:
+            sent = send(fd, buf, n, flags)
+            err = errno
         if sent >= 0:
             buf += sent
             n -= sent
             continue
-        err = errno
         if err == EAGAIN or err == EWOULDBLOCK:
-            _wait(fd, POLLOUT, deadline)
+            polled = 1         # the armed timeout ran out (or the socket is not blocking): poll now
         elif err == EINTR:
             PyErr_CheckSignals()
         else:
-            PyErr_SetFromErrno(OSError)
-            return -1
+            raise OSError(err, strerror(err).decode("utf-8", "replace"))
     return 0
+
+
+cdef Py_ssize_t _recv_some(int fd, unsigned char *buf, Py_ssize_t n, double deadline,
+                           double *armed) except -1:
+    """One ``recv`` of at most ``n`` bytes (0: the peer closed), within the deadline."""
+    cdef ssize_t got
+    cdef int err, flags, polled = 0
+    while True:
+        if polled or _budget(fd, deadline, armed):
+            polled = 1
+            _wait(fd, POLLIN, deadline)
+            flags = MSG_DONTWAIT
+        else:
+            flags = 0
+        with nogil:
+            got = recv(fd, buf, n, flags)
+            err = errno
+        if got >= 0:
+            return got
+        if err == EAGAIN or err == EWOULDBLOCK:
+            polled = 1         # the armed timeout ran out (or the socket is not blocking): poll now
+        elif err == EINTR:
+            PyErr_CheckSignals()
+        else:
+            raise OSError(err, strerror(err).decode("utf-8", "replace"))
+
+
+cdef double _blocking(sock, double armed) except? -2:
+    """Mode unknown (``armed`` 0.0): the socket to blocking mode, nothing armed yet (-1.0)."""
+    if armed == 0:
+        sock.settimeout(None)
+        return -1.0
+    return armed
 
 
 cdef Py_ssize_t _frame_len(const unsigned char *p, Py_ssize_t n) except -2:
@@ -159,23 +274,12 @@ cdef Py_ssize_t _frame_len(const unsigned char *p, Py_ssize_t n) except -2:
 
 
 cdef Py_ssize_t _recv_frame(int fd, unsigned char *buf, Py_ssize_t cap, Py_ssize_t maxlen,
-                            double deadline) except -1:
+                            double deadline, double *armed) except -1:
     """Receive one whole frame of at most ``maxlen`` bytes into ``buf`` (``cap`` bytes); its length."""
     cdef Py_ssize_t have = 0, n = -1
-    cdef ssize_t got
-    cdef int err
+    cdef Py_ssize_t got
     while True:
-        _wait(fd, POLLIN, deadline)
-        got = recv(fd, buf + have, cap - have, 0)
-        if got < 0:
-            err = errno
-            if err == EAGAIN or err == EWOULDBLOCK:
-                continue
-            if err == EINTR:
-                PyErr_CheckSignals()
-                continue
-            PyErr_SetFromErrno(OSError)
-            return -1
+        got = _recv_some(fd, buf + have, cap - have, deadline, armed)
         if got == 0:
             raise PeerClosed(f"connection closed by the peer after {have} bytes of a response")
         have += got
@@ -225,10 +329,10 @@ cdef int _check_header(const unsigned char *h, int tcode, int tl, unsigned int a
 
 
 def exchange_read(sock, int tl, unsigned int address, Py_ssize_t length, dest, Py_ssize_t offset,
-                  bytearray rbuf, double deadline):
+                  bytearray rbuf, double deadline, double armed=0.0):
     """One block read (tcode 5, tl ``tl``) of ``length`` bytes at ``address``; the data lands in
     ``dest[offset:offset + length]``.  ``rbuf`` is the reused receive buffer (at least
-    16 + ``length`` bytes).  Returns ``None``."""
+    16 + ``length`` bytes).  Returns the ``armed`` timeout now on the socket (seconds)."""
     cdef unsigned char req[C_HEADER_BLOCK]
     cdef Py_buffer dview
     cdef Py_ssize_t n, dlen
@@ -243,10 +347,11 @@ def exchange_read(sock, int tl, unsigned int address, Py_ssize_t length, dest, P
     try:
         if offset < 0 or offset + length > dview.len:
             raise ValueError("destination range out of bounds")
+        armed = _blocking(sock, armed)
         _put_request(req, tl, C_TCODE_READ_BLOCK, address, length)
-        _send_all(fd, req, C_HEADER_BLOCK, deadline)
+        _send_all(fd, req, C_HEADER_BLOCK, deadline, &armed)
         rb = <unsigned char *><char *>rbuf
-        n = _recv_frame(fd, rb, cap, C_HEADER_BLOCK + length, deadline)
+        n = _recv_frame(fd, rb, cap, C_HEADER_BLOCK + length, deadline, &armed)
         _check_header(rb, C_TCODE_READ_BLOCK_RESPONSE, tl, address)
         dlen = (rb[C_OFF_DATA_LENGTH] << 8) | rb[C_OFF_DATA_LENGTH + 1]
         if dlen != length or n != C_HEADER_BLOCK + length:
@@ -254,12 +359,14 @@ def exchange_read(sock, int tl, unsigned int address, Py_ssize_t length, dest, P
         memcpy(<unsigned char *>dview.buf + offset, rb + C_HEADER_BLOCK, length)
     finally:
         PyBuffer_Release(&dview)
+    return armed
 
 
-def exchange_write(sock, int tl, unsigned int address, data, bytearray rbuf, double deadline):
+def exchange_write(sock, int tl, unsigned int address, data, bytearray rbuf, double deadline,
+                   double armed=0.0):
     """One block write (tcode 1, tl ``tl``) of the bytes of ``data`` at ``address``, and its
     acknowledgement (tcode 2) received into ``rbuf`` (at least 16 + len(data) bytes, reused
-    to build the request too).  Returns ``None``."""
+    to build the request too).  Returns the ``armed`` timeout now on the socket (seconds)."""
     cdef Py_buffer sview
     cdef int fd = sock.fileno()
     cdef unsigned char *rb
@@ -278,20 +385,22 @@ def exchange_write(sock, int tl, unsigned int address, data, bytearray rbuf, dou
         memcpy(rb + C_HEADER_BLOCK, sview.buf, n)
     finally:
         PyBuffer_Release(&sview)
-    _send_all(fd, rb, C_HEADER_BLOCK + n, deadline)
-    _recv_frame(fd, rb, cap, C_HEADER_SHORT, deadline)
+    armed = _blocking(sock, armed)
+    _send_all(fd, rb, C_HEADER_BLOCK + n, deadline, &armed)
+    _recv_frame(fd, rb, cap, C_HEADER_SHORT, deadline, &armed)
     _check_header(rb, C_TCODE_WRITE_RESPONSE, tl, address)
+    return armed
 
 
-def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf, double deadline):
+def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf, double deadline,
+                    double armed=0.0):
     """One pipeline window of block reads: requests ``ranges`` (tl ``tl``, ``tl + 1``, ...)
     sent at once, the ``len(ranges)`` answers received whole into ``rbuf`` (at least
     the sum of 16 + ``lengths[i]`` bytes), checked and scattered into ``dest`` at
-    ``offsets`` (``codec.scatter_read_responses``).  Returns ``None``."""
+    ``offsets`` (``codec.scatter_read_responses``).  Returns the ``armed`` timeout now on
+    the socket (seconds)."""
     cdef Py_ssize_t count = len(ranges), i = 0, have = 0, pos = 0, n, cap = len(rbuf), need = 0
-    cdef Py_ssize_t maxlen
-    cdef ssize_t got
-    cdef int err
+    cdef Py_ssize_t maxlen, got
     cdef int fd = sock.fileno()
     cdef unsigned char *rb
     cdef bytes payload
@@ -304,7 +413,8 @@ def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf
     if fd < 0:
         raise OSError(9, "socket is closed")
     payload = encode_read_blocks(tl, ranges)
-    _send_all(fd, <const unsigned char *><char *>payload, len(payload), deadline)
+    armed = _blocking(sock, armed)
+    _send_all(fd, <const unsigned char *><char *>payload, len(payload), deadline, &armed)
     rb = <unsigned char *><char *>rbuf
     i = 0
     while True:
@@ -326,16 +436,7 @@ def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf
             break
         if have == cap:
             raise MmpProtocolError("responses longer than requested")
-        _wait(fd, POLLIN, deadline)
-        got = recv(fd, rb + have, cap - have, 0)
-        if got < 0:
-            err = errno
-            if err == EAGAIN or err == EWOULDBLOCK:
-                continue
-            if err == EINTR:
-                PyErr_CheckSignals()
-                continue
-            PyErr_SetFromErrno(OSError)
+        got = _recv_some(fd, rb + have, cap - have, deadline, &armed)
         if got == 0:
             raise PeerClosed(f"connection closed by the peer after {have} bytes of a response")
         have += got
@@ -350,3 +451,4 @@ def exchange_window(sock, int tl, ranges, offsets, lengths, dest, bytearray rbuf
                 raise MmpNakError(rcode, address=ranges[k][0]) from None
             start = stop
         raise
+    return armed

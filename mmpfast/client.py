@@ -53,7 +53,10 @@ log = logging.getLogger("mmpfast.client")
 
 _monotonic = time.monotonic
 _frames_log = logging.getLogger("mmpfast.frames")
+_frames_enabled = _frames_log.isEnabledFor
 _DEBUG = logging.DEBUG
+_BOTH = (0, 1)
+_SECOND = (1,)
 T = TypeVar("T")
 
 
@@ -106,6 +109,7 @@ class Client(ClientCore):
         super().__init__(host, port, timeout, max_block, pipeline, device, transport)
         self._lock = threading.Lock()
         self._dgram: Optional[memoryview] = None     # UDP receive buffer (one whole datagram)
+        self._armed = 0.0       # the TCP hot path's socket timeout (mmpfast.wire); 0.0: not known
 
     # ---------------------------------------------------------------- lifecycle
     def connect(self) -> None:
@@ -171,6 +175,7 @@ class Client(ClientCore):
             sock.close()
             raise
         self._sock = sock
+        self._armed = 0.0
         self._conn.pending_write = None
         log.debug("%s:%s: connected", self.host, self.port)
         return sock
@@ -238,6 +243,7 @@ class Client(ClientCore):
     def _pump(self, sock: socket.socket, op: Operation[Any], deadline: float) -> None:
         """Many requests (or a logged exchange): the engine's generator, the socket's
         timeout set to the time left before each send and receive."""
+        self._armed = 0.0           # the socket's timeout is set here by settimeout
         gen = exchange(op, self._conn, self._pipeline)
         step = next(gen)
         slack = max(0.005, 0.05 * self._timeout)
@@ -272,7 +278,7 @@ class Client(ClientCore):
             tl = conn.tl
             conn.tl = (tl + 1) % TL_MODULO
             conn.pending_write = address
-            exchange_write(sock, tl, address, data, conn.rbuf, deadline)
+            self._armed = exchange_write(sock, tl, address, data, conn.rbuf, deadline, self._armed)
             conn.pending_write = None
         elif len(op.ranges) == 1:
             if op.retry is not True and not op.may_retry():
@@ -282,7 +288,8 @@ class Client(ClientCore):
                 conn.reserve(HEADER_BLOCK + length)
             tl = conn.tl
             conn.tl = (tl + 1) % TL_MODULO
-            exchange_read(sock, tl, address, length, op.dest, op.offsets[0], conn.rbuf, deadline)
+            self._armed = exchange_read(sock, tl, address, length, op.dest, op.offsets[0], conn.rbuf, deadline,
+                                        self._armed)
         elif len(op.ranges) <= self._pipeline and (op.retry or op.may_retry()):
             lengths = op.lengths            # one pipeline window of plain reads: compiled too
             need = HEADER_BLOCK * len(lengths) + sum(lengths)
@@ -290,14 +297,52 @@ class Client(ClientCore):
                 conn.reserve(need)
             tl = conn.tl
             conn.tl = (tl + len(lengths)) % TL_MODULO
-            exchange_window(sock, tl, op.ranges, op.offsets, lengths, op.dest, conn.rbuf, deadline)
+            self._armed = exchange_window(sock, tl, op.ranges, op.offsets, lengths, op.dest, conn.rbuf,
+                                          deadline, self._armed)
         else:
             self._pump(sock, op, deadline)
 
     def _execute(self, op: Operation[T]) -> T:
+        ranges = op.ranges
+        lock = self._lock
+        if len(ranges) == 1 and op.custom is None and lock.acquire(False):
+            # The per-call hot path: one plain block read over TCP on a connection used moments
+            # ago (no idle check, policy), the lock free.  Anything else, or a failure, goes the
+            # general way.
+            try:
+                now = _monotonic()
+                sock = self._sock
+                if (sock is not None and now - self._last_used < policy.STALE_CHECK_AFTER
+                        and (op.retry or op.may_retry()) and not self._udp and not _frames_enabled(_DEBUG)):
+                    conn = self._conn
+                    address, length = ranges[0]
+                    rbuf = conn.rbuf
+                    if len(rbuf) < HEADER_BLOCK + length:
+                        conn.reserve(HEADER_BLOCK + length)
+                        rbuf = conn.rbuf
+                    tl = conn.tl
+                    conn.tl = (tl + 1) % TL_MODULO
+                    conn.pending_write = None
+                    conn.pending_clear = False
+                    deadline = now + self._timeout
+                    try:
+                        self._armed = exchange_read(sock, tl, address, length, op.dest, op.offsets[0], rbuf,
+                                                    deadline, self._armed)
+                    except TimeoutError as exc:
+                        self._armed = 0.0       # the socket's timeout is not known any more
+                        err = self._timeout_error(exc)
+                        raise err from err.__cause__
+                    except BaseException as exc:
+                        self._armed = 0.0
+                        self._failed(exc, op, deadline - _monotonic() > 0)
+                        return self._attempts(op, now, deadline, _SECOND)
+                    self._last_used = now       # the call's start: never younger than its end
+                    return op.finish()
+                return self._attempts(op, now, now + self._timeout, _BOTH)
+            finally:
+                lock.release()
         if op.empty:
             return op.finish()        # nothing to send: the connection is left as it was
-        lock = self._lock
         now = _monotonic()
         deadline = now + self._timeout
         if not lock.acquire(False):
@@ -305,32 +350,39 @@ class Client(ClientCore):
                 raise MmpTimeoutError(f"{self.host}:{self.port}: client busy for {self._timeout} s")
             now = _monotonic()
         try:
-            conn = self._conn
-            for attempt in (0, 1):
-                conn.pending_write = None
-                conn.pending_clear = False
-                try:
-                    if op.custom is not None:
-                        begin_custom(op, conn)      # not prepared: raised before connecting
-                    sock = self._sock
-                    # a plain read on a connection used moments ago skips the idle check (policy)
-                    if (sock is None or op.is_write or now - self._last_used >= policy.STALE_CHECK_AFTER
-                            or not (op.retry or op.may_retry())):
-                        sock = self._ensure(deadline, op)
-                    if op.custom is not None:
-                        begin_custom(op, conn)      # again: a connection remade just now forgot it
-                    self._once(sock, op, deadline)
-                except TimeoutError as exc:
-                    err = self._timeout_error(exc)
-                    raise err from err.__cause__
-                except BaseException as exc:
-                    now = _monotonic()
-                    self._failed(exc, op, attempt == 0 and deadline - now > 0 and not self._udp)
-                    continue
-                self._last_used = _monotonic()
-                return op.finish()
+            return self._attempts(op, now, deadline, _BOTH)
         finally:
             lock.release()
+
+    def _attempts(self, op: Operation[T], now: float, deadline: float, attempts: Tuple[int, ...]) -> T:
+        """Exchange ``op`` (the lock held): a read that lost its connection on the first
+        attempt is repeated once on a new one when the policy allows."""
+        conn = self._conn
+        for attempt in attempts:
+            conn.pending_write = None
+            conn.pending_clear = False
+            try:
+                if op.custom is not None:
+                    begin_custom(op, conn)      # not prepared: raised before connecting
+                sock = self._sock
+                # a plain read on a connection used moments ago skips the idle check (policy)
+                if (sock is None or op.is_write or now - self._last_used >= policy.STALE_CHECK_AFTER
+                        or not (op.retry or op.may_retry())):
+                    sock = self._ensure(deadline, op)
+                if op.custom is not None:
+                    begin_custom(op, conn)      # again: a connection remade just now forgot it
+                self._once(sock, op, deadline)
+            except TimeoutError as exc:
+                self._armed = 0.0               # the socket's timeout is not known any more
+                err = self._timeout_error(exc)
+                raise err from err.__cause__
+            except BaseException as exc:
+                self._armed = 0.0
+                now = _monotonic()
+                self._failed(exc, op, attempt == 0 and deadline - now > 0 and not self._udp)
+                continue
+            self._last_used = _monotonic()
+            return op.finish()
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ---------------------------------------------------------------- the public calls
