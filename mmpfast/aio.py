@@ -20,6 +20,9 @@ read-and-clear areas), a NAK raises ``MmpNakError`` and keeps the connection.
 Over UDP the transport is an ``asyncio.DatagramProtocol`` on a connected
 datagram endpoint (``remote_addr``: the kernel drops foreign senders); the
 rules are ``datagrams.DatagramExchange``'s, as for ``Client``.
+
+The module is long because the public calls (about 150 lines) are generated
+into it by ``tools/gen_client_api.py``, beside the TCP and UDP transports.
 """
 from __future__ import annotations
 

@@ -26,6 +26,9 @@ when its answer is late, and a write or a read-and-clear read is never sent
 twice.  A call never repeats itself over UDP (the resend rule replaces the
 reconnect-and-repeat of TCP).  The compiled hot path (``mmpfast._wire``) is
 TCP-only; UDP always runs through the engine.
+
+The module is about 500 lines because the public calls (about 150 lines) are
+generated into it by ``tools/gen_client_api.py``, beside the transports.
 """
 from __future__ import annotations
 
@@ -81,7 +84,7 @@ class Client(ClientCore):
     ``pipeline`` how many requests may be in flight at once (1..64),
     ``device`` the memory map of the point calls and scans: ``"epic"`` (groov
     EPIC channel slots, module 0..15, channel 0..63) or ``"snap"`` (SNAP PAC
-    points p = 4·module + channel, channel 0..3, PROTOCOL.md §3.7),
+    points p = 4·module + channel, channel 0..3, docs/protocol.md §3.7),
     ``transport`` ``"tcp"`` or ``"udp"`` (one request per datagram to the same
     port; see ``mmpfast.datagrams.DatagramExchange`` for the matching and resend rules).  The
     connection is made on first use and remade after a failure.  Use it as a
