@@ -123,7 +123,33 @@ class _CallLock:
 _RECV_MIN, _RECV_MAX = 4096, 65536
 
 
-class _Stream(asyncio.BufferedProtocol):
+class _Waking:
+    """What the stream and the datagram endpoint share: an error and a closed flag the
+    loop's callbacks set, and the one waiter of the call that is receiving."""
+
+    error: Optional[BaseException]
+    closed: bool
+    waiter: Optional["asyncio.Future[None]"]
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.closed = True
+        if exc is not None and self.error is None:
+            self.error = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def expire(self) -> None:
+        """The call's deadline passed: the waiting receive raises ``_Deadline``."""
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_exception(_Deadline())
+
+
+class _Stream(_Waking, asyncio.BufferedProtocol):
     """One connection: asyncio receives into one reused buffer (``get_buffer``); each
     arrival feeds the codec's frame splitter, whose whole frames are queued until a
     call takes them."""
@@ -171,23 +197,6 @@ class _Stream(asyncio.BufferedProtocol):
 
     def eof_received(self) -> Optional[bool]:
         return False                        # close the transport
-
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        self.closed = True
-        if exc is not None and self.error is None:
-            self.error = exc
-        self._wake()
-
-    def _wake(self) -> None:
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def expire(self) -> None:
-        """The call's deadline passed: the waiting receive raises ``_Deadline``."""
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_exception(_Deadline())
 
     # ------------------------------------------------------------ used by the client
     def gone(self) -> bool:
@@ -263,7 +272,7 @@ class _Stream(asyncio.BufferedProtocol):
             self.transport.close()
 
 
-class _Datagrams(asyncio.DatagramProtocol):
+class _Datagrams(_Waking, asyncio.DatagramProtocol):
     """One connected UDP endpoint: received datagrams are queued until a call takes them."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -284,23 +293,6 @@ class _Datagrams(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         self.error = exc
         self._wake()
-
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        self.closed = True
-        if exc is not None and self.error is None:
-            self.error = exc
-        self._wake()
-
-    def _wake(self) -> None:
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def expire(self) -> None:
-        """The call's deadline passed: the waiting receive raises ``_Deadline``."""
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_exception(_Deadline())
 
     def gone(self) -> bool:
         """True when the endpoint was closed (queued datagrams are discarded by the next call)."""

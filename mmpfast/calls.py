@@ -103,40 +103,32 @@ def op_powerup_clear(step: int) -> Operation[None]:
 # -----------------------------------------------------------------------------
 # Points: EPIC channel slots, or SNAP PAC points (see the module docstring)
 # -----------------------------------------------------------------------------
-#: (module, channel) -> address of the state / value word, for the per-point calls
-#: of each device (filled on first use; the addresses themselves come from memmap)
-_DIGITAL_STATE: Dict[str, Dict[Tuple[int, int], int]] = {"epic": {}, "snap": {}}
-_ANALOG_VALUE: Dict[str, Dict[Tuple[int, int], int]] = {"epic": {}, "snap": {}}
+def _address_lookup(of: Dict[str, Callable[[int, int], int]]) -> Callable[[str, object, object], int]:
+    """``lookup(device, module, channel)`` -> ``of[device](m, c)``, remembered per device and
+    (module, channel), so the arguments are checked and the address computed once."""
+    cache: Dict[str, Dict[Tuple[int, int], int]] = {device: {} for device in of}
+
+    def lookup(device: str, module: object, channel: object) -> int:
+        known = cache[device]
+        if type(module) is int and type(channel) is int:
+            address = known.get((module, channel))
+            if address is not None:
+                return address
+        m, c = point(module, channel)
+        address = known[m, c] = of[device](m, c)
+        return address
+    return lookup
 
 
-def _digital_state_address(device: str, module: object, channel: object) -> int:
-    cache = _DIGITAL_STATE[device]
-    if type(module) is int and type(channel) is int:
-        address = cache.get((module, channel))
-        if address is not None:
-            return address
-    m, c = point(module, channel)
-    if device == "snap":
-        address = memmap.snap_digital_read_address(m, c) + memmap.SNAP_DIG_STATE
-    else:
-        address = memmap.digital_read_address(m, c) + memmap.DIG_STATE
-    cache[m, c] = address
-    return address
-
-
-def _analog_value_address(device: str, module: object, channel: object) -> int:
-    cache = _ANALOG_VALUE[device]
-    if type(module) is int and type(channel) is int:
-        address = cache.get((module, channel))
-        if address is not None:
-            return address
-    m, c = point(module, channel)
-    if device == "snap":
-        address = memmap.snap_analog_read_address(m, c) + memmap.SNAP_ANA_VALUE
-    else:
-        address = memmap.analog_read_address(m, c) + memmap.ANA_VALUE
-    cache[m, c] = address
-    return address
+#: the address of a point's state (digital) or value (analog), per device
+_digital_state_address = _address_lookup({
+    "epic": lambda m, c: memmap.digital_read_address(m, c) + memmap.DIG_STATE,
+    "snap": lambda m, c: memmap.snap_digital_read_address(m, c) + memmap.SNAP_DIG_STATE,
+})
+_analog_value_address = _address_lookup({
+    "epic": lambda m, c: memmap.analog_read_address(m, c) + memmap.ANA_VALUE,
+    "snap": lambda m, c: memmap.snap_analog_read_address(m, c) + memmap.SNAP_ANA_VALUE,
+})
 
 
 def op_read_digital(step: int, device: str, module: object, channel: object) -> Operation[bool]:
