@@ -124,9 +124,12 @@ def block_reads(reads: Sequence[Read], mb: int, cost: int) -> Tuple[List[Range],
         groups.setdefault(_group(a, n, unchecked), []).append((a, a + n))
     plain: List[Range] = []
     clearing: List[Range] = []
-    for intervals in groups.values():
+    for key, intervals in groups.items():
+        # the whole group decides: a range that only partly overlaps a read-and-clear area
+        # is a clearing read in every request it is cut into (sent last, never repeated)
+        side_effects = any(memmap.read_has_side_effects(s, e - s) for s, e in intervals)
         for a, n in cover(intervals, mb, cost):
-            (clearing if memmap.read_has_side_effects(a, n) else plain).append((a, n))
+            (clearing if side_effects else plain).append((a, n))
     plain.sort()
     clearing.sort()
     return plain, clearing

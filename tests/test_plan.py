@@ -475,3 +475,25 @@ def test_property_points_decode_like_alone(specs: List[Tuple[str, Any, int]], mb
         if kind in ("int32", "float", "int64"):
             arr = res.array(name)
             assert same(arr.tolist(), want if isinstance(want, list) else [want])
+
+
+def test_a_raw_range_that_runs_into_a_read_and_clear_area_is_read_last_as_a_whole() -> None:
+    """Found by the property test: 0xF1809449 + 3000 bytes ends inside the read-and-clear
+    latches at 0xF180A000.  Every request it is cut into is a clearing read (sent after the
+    plain ones, never repeated), and its bytes come back whole."""
+    a, n = 4_051_735_625, 3000
+    assert memmap.read_has_side_effects(a, n) and not memmap.read_has_side_effects(a, 0xF180A000 - a)
+    p = ScanPlan(max_block=1024)
+    plain_name = p.add_raw(0xF0D81000, 8)
+    name = p.add_raw(a, n)
+    p.freeze()
+    assert p.requests[0] == (0xF0D81000, 8)
+    assert p.clear_from == 1 and all(p.side_effects[1:]) and not p.side_effects[0]
+    assert sum(length for _, length in p.requests[1:]) == n
+    buf = bytearray(p.buffer_size)
+    for (addr, length), off in zip(p.requests, p.offsets):
+        for i in range(length):
+            buf[off + i] = (addr + i) & 0xFF         # each byte says where it was read
+    res = p.result(buf)
+    assert res[name] == bytes((a + i) & 0xFF for i in range(n))
+    assert res[plain_name] == bytes((0xF0D81000 + i) & 0xFF for i in range(8))
