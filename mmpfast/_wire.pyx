@@ -188,6 +188,18 @@ cdef inline int _budget(int fd, double deadline, double *armed) except -1:
     return 1
 
 
+cdef int _failed_io(int err) except -1:
+    """After a ``send``/``recv`` that failed with ``err``: 1 when the armed timeout ran out
+    (or the socket is not blocking), 0 when a signal interrupted it (try again), else
+    ``OSError``."""
+    if err == EAGAIN or err == EWOULDBLOCK:
+        return 1
+    if err == EINTR:
+        PyErr_CheckSignals()
+        return 0
+    raise OSError(err, strerror(err).decode("utf-8", "replace"))
+
+
 cdef int _send_all(int fd, const unsigned char *buf, Py_ssize_t n, double deadline,
                    double *armed) except -1:
     cdef ssize_t sent
@@ -214,12 +226,8 @@ cdef int _send_all(int fd, const unsigned char *buf, Py_ssize_t n, double deadli
             buf += sent
             n -= sent
             continue
-        if err == EAGAIN or err == EWOULDBLOCK:
+        if _failed_io(err):
             polled = 1         # the armed timeout ran out (or the socket is not blocking): poll now
-        elif err == EINTR:
-            PyErr_CheckSignals()
-        else:
-            raise OSError(err, strerror(err).decode("utf-8", "replace"))
     return 0
 
 
@@ -240,12 +248,8 @@ cdef Py_ssize_t _recv_some(int fd, unsigned char *buf, Py_ssize_t n, double dead
             err = errno
         if got >= 0:
             return got
-        if err == EAGAIN or err == EWOULDBLOCK:
+        if _failed_io(err):
             polled = 1         # the armed timeout ran out (or the socket is not blocking): poll now
-        elif err == EINTR:
-            PyErr_CheckSignals()
-        else:
-            raise OSError(err, strerror(err).decode("utf-8", "replace"))
 
 
 cdef double _blocking(sock, double armed) except? -2:
