@@ -20,7 +20,9 @@ import asyncio
 import inspect
 import socket
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import pytest
 
 from mmpfast import _codec_py as codec
 
@@ -186,3 +188,33 @@ class AsyncAdapter:
             self._loop.run_until_complete(self._client.close())
         finally:
             self._loop.close()
+
+
+# ----------------------------------------------------------------------------- fixtures
+# Test modules import these two by name (``from scripted_server import make, server``).
+
+
+@pytest.fixture(params=["blocking", "asyncio"])
+def make(request: "pytest.FixtureRequest") -> Iterator[Any]:
+    """``make(server, **options)``: a blocking ``Client`` or an ``AsyncClient`` (behind
+    ``AsyncAdapter``) on a scripted server; closed after the test."""
+    from mmpfast import AsyncClient, Client
+    made: list = []
+
+    def factory(server: Any, **kw: Any) -> Any:
+        if request.param == "blocking":
+            c: Any = Client(server.host, server.port, **kw)
+        else:
+            c = AsyncAdapter(AsyncClient(server.host, server.port, **kw))
+        made.append(c)
+        return c
+    yield factory
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    """A running ``ScriptedServer``."""
+    with ScriptedServer() as s:
+        yield s

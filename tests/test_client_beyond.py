@@ -17,6 +17,7 @@ from mmpfast import (AsyncClient, Client, DigitalCounts, MmpConnectionError, Mmp
 from mmpfast.records import AnalogChannel, DigitalChannel
 from mmpfast.sim import Fault, FaultProxy, Simulator
 
+from plans import scattered_plan
 from scripted_server import AsyncAdapter, ScriptedServer
 
 TCODE_WRITE = 1
@@ -314,19 +315,6 @@ def test_scan_repeats_the_plain_part_but_never_the_clearing_part(
 # =============================================================================
 # the custom area: prepare, then scan
 # =============================================================================
-def scattered_plan(custom_area: bool) -> ScanPlan:
-    """Packed points, scattered status words and 200 scattered scratch-pad entries."""
-    p = ScanPlan(custom_area=custom_area)
-    for m in range(4):
-        for ch in range(4):
-            p.add_digital(m, ch)
-            p.add_analog(m, ch)
-    for field in ("powerup_clear_needed", "last_error", "serial", "unit_type", "firmware"):
-        p.add_status(field)
-    for k in range(100):
-        p.add_scratchpad_int32(1024 + 90 * k)
-        p.add_scratchpad_float(1024 + 90 * k)
-    return p
 
 
 def test_custom_area_scan_needs_fewer_requests_after_prepare(kind: str) -> None:
@@ -338,7 +326,7 @@ def test_custom_area_scan_needs_fewer_requests_after_prepare(kind: str) -> None:
             for k in range(100):
                 c.write_scratchpad_int32(1024 + 90 * k, ints[k])
                 c.write_scratchpad_float(1024 + 90 * k, floats[k])
-            sim.set_digital(1, 2, True)
+            sim.set_digital(0, 2, True)
             sim.set_analog(2, 3, 6.5)
             plain, gathered = scattered_plan(False), scattered_plan(True)
             assert len(gathered.custom_addresses) >= 200
@@ -358,7 +346,7 @@ def test_custom_area_scan_needs_fewer_requests_after_prepare(kind: str) -> None:
             assert got.values() == want.values()
             assert [got[f"scratchpad_int32[{1024 + 90 * k}]"] for k in range(100)] == ints
             assert [got[f"scratchpad_float[{1024 + 90 * k}]"] for k in range(100)] == floats
-            assert got["digital[1][2]"] is True and got["analog[2][3]"] == 6.5
+            assert got["digital[0][2]"] is True and got["analog[2][3]"] == 6.5
             buf = gathered.new_buffer()
             c.scan_into(gathered, buf)
             assert gathered.result(buf).values() == want.values()

@@ -6,36 +6,16 @@ import asyncio
 import gc
 import os
 import sys
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 import mmpfast
 from mmpfast import AsyncClient, Client, MmpTimeoutError, ScanPlan, WriteOutcomeUnknown
 
-from scripted_server import AsyncAdapter, ScriptedServer
+from scripted_server import AsyncAdapter, ScriptedServer, make, server  # noqa: F401 (fixtures)
 
 
-@pytest.fixture(params=["blocking", "async"])
-def make(request: pytest.FixtureRequest) -> Iterator[Any]:
-    made: list = []
-
-    def factory(server: Any, **kw: Any) -> Any:
-        if request.param == "blocking":
-            c: Any = Client(server.host, server.port, **kw)
-        else:
-            c = AsyncAdapter(AsyncClient(server.host, server.port, **kw))
-        made.append(c)
-        return c
-    yield factory
-    for c in made:
-        c.close()
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as s:
-        yield s
 
 
 def _empty_calls(c: Any) -> None:

@@ -8,7 +8,7 @@ import math
 import struct
 import time
 from array import array
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -19,29 +19,9 @@ from mmpfast import _codec_py as ref
 from mmpfast.plan import ScanPlan
 
 from conftest import hexbytes
-from scripted_server import CLOSE, AsyncAdapter, ScriptedServer
+from scripted_server import CLOSE, ScriptedServer, make, server  # noqa: F401 (fixtures)
 
 
-@pytest.fixture(params=["blocking", "asyncio"])
-def make(request: pytest.FixtureRequest) -> Iterator[Any]:
-    made: list = []
-
-    def factory(server: Any, **kw: Any) -> Any:
-        if request.param == "blocking":
-            c: Any = Client(server.host, server.port, **kw)
-        else:
-            c = AsyncAdapter(AsyncClient(server.host, server.port, **kw))
-        made.append(c)
-        return c
-    yield factory
-    for c in made:
-        c.close()
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as s:
-        yield s
 
 
 def _wait_frames(server: ScriptedServer, n: int, limit: float = 2.0) -> None:

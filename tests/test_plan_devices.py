@@ -17,6 +17,8 @@ from mmpfast import coverage, memmap, plan as plan_mod
 from mmpfast.plan import DEFAULT_REQUEST_COST, ScanPlan
 from mmpfast.records import AnalogChannel, DigitalChannel, DigitalCounts
 
+from plans import scattered_plan
+
 CUSTOM_LIST = 0xF0D50000      # §3.8 address list, entry i at + 4*i
 CUSTOM_DATA = 0xF0D60000      # §3.8 gathered data, entry i at + 4*i
 
@@ -207,24 +209,10 @@ def test_raw_reads_in_read_and_clear_areas_count_as_clearing() -> None:
 
 
 # --------------------------------------------------------------------------- custom area
-def mixed_plan(custom_area: bool) -> ScanPlan:
-    """Packed points, scattered status words and 200 scattered scratch-pad entries."""
-    p = ScanPlan(custom_area=custom_area)
-    for m in range(4):
-        for c in range(8):
-            p.add_analog(m, c)                          # packed values 0xF1001000.., 416 bytes
-    for c in range(8):
-        p.add_digital(0, c)                             # one packed states word 0xF1001800
-    for field in ("powerup_clear_needed", "last_error", "uptime_ms", "serial"):
-        p.add_status(field)                             # 0xF0300004 .. 0xF030014F: one request
-    for k in range(100):                                # 90 indexes = 360 bytes apart: three per
-        p.add_scratchpad_int32(1024 + 90 * k)           # 1024-byte request, 34 requests each
-        p.add_scratchpad_float(1024 + 90 * k)
-    return p
 
 
 def test_custom_area_needs_fewer_requests_for_scattered_points() -> None:
-    plain, gathered = mixed_plan(False), mixed_plan(True)
+    plain, gathered = scattered_plan(False), scattered_plan(True)
     # without: 34 + 34 scratch-pad requests, 1 status, 1 packed values, 1 packed states word
     assert len(plain.requests) == 71 and plain.custom_addresses == () and plain.custom_writes == ()
     # with: 200 + 4 + 32 + 1 = 237 words, 948 bytes: one gather read of the data area

@@ -16,6 +16,8 @@ import mmpfast
 from mmpfast import memmap
 from mmpfast.records import AnalogChannel, DigitalChannel, DigitalCounts
 
+from plans import scattered_plan
+
 sim_mod = pytest.importorskip("mmpfast.sim")
 
 
@@ -44,20 +46,6 @@ def snap() -> Iterator[Any]:
             yield sim, c
 
 
-def mixed(custom_area: bool) -> mmpfast.ScanPlan:
-    p = mmpfast.ScanPlan(custom_area=custom_area)
-    for m in range(4):
-        for c in range(8):
-            p.add_digital(m, c)
-            p.add_analog(m, c)
-    for field in ("powerup_clear_needed", "last_error", "serial", "unit_type", "firmware"):
-        p.add_status(field)
-    for k in range(100):
-        p.add_scratchpad_int32(1024 + 90 * k)
-        p.add_scratchpad_float(1024 + 90 * k)
-    return p
-
-
 def test_custom_area_plan_reads_what_the_plain_plan_reads(epic: Any) -> None:
     sim, c = epic
     rng = random.Random(5)
@@ -70,7 +58,7 @@ def test_custom_area_plan_reads_what_the_plain_plan_reads(epic: Any) -> None:
                     sim.set_analog(m, ch, rng.uniform(-100, 100))
     c.write_scratchpad_int32(1024, [rng.randint(-2**31, 2**31 - 1) for _ in range(9000)])
     c.write_scratchpad_float(1024, [rng.uniform(-1, 1) for _ in range(9000)])
-    plain, gathered = mixed(False), mixed(True)
+    plain, gathered = scattered_plan(False), scattered_plan(True)
     assert len(gathered.requests) < len(plain.requests)
     assert gathered.custom_addresses
     prepare(c, gathered)
