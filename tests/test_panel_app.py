@@ -120,7 +120,10 @@ def test_hello_shows_the_simulators_values(sim: Simulator, sim_panel: PanelHandl
 
     async def go() -> None:
         async with Page(sim_panel.url) as page:
-            await page.pump(lambda p: p.values.get("d:0:7") == 1 and p.status.get("state") == "live")
+            # the three changes may reach the page in different passes: wait for all of them
+            await page.pump(lambda p: p.values.get("d:0:7") == 1 and p.values.get("a:2:3") == "-12.75"
+                            and p.values.get("a:10:15") == repr(sim.get_analog(10, 15))
+                            and p.status.get("state") == "live")
             assert page.hello["sim"] is True and page.hello["writable"] is True
             mods = page.hello["layout"]["modules"]
             assert [(m["index"], m["kind"], m["channels"]) for m in mods] == [
