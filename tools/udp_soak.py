@@ -159,6 +159,34 @@ class Tally:
     def writes(self) -> int:
         return self.writes_ok + self.writes_unknown + self.writes_other
 
+    def wrote(self, values: List[int], exc: Optional[BaseException]) -> Optional[List[int]]:
+        """Count one write (``exc``: what it raised, or ``None``); returns what a read must now
+        find (``None``: unknown)."""
+        if exc is None:
+            self.writes_ok += 1
+            return values
+        if isinstance(exc, WriteOutcomeUnknown):
+            self.writes_unknown += 1
+            return values          # the relay drops answers only: the write landed
+        if isinstance(exc, MmpError):
+            self.writes_other += 1
+        else:
+            self.untyped.append(repr(exc))
+        return None
+
+    def read(self, got: Any, expected: Optional[List[int]], exc: Optional[BaseException]) -> None:
+        """Count one read: right, wrong, a typed error or anything else."""
+        if isinstance(exc, MmpError):
+            self.reads_typed_error += 1
+            self.typed[type(exc).__name__] += 1
+        elif exc is not None:
+            self.reads_untyped += 1
+            self.untyped.append(repr(exc))
+        elif expected is None or got == expected:
+            self.reads_ok += 1
+        else:
+            self.reads_wrong += 1
+
 
 def _values(base: int, n: int = 8) -> List[int]:
     return [(base + i) & 0x7FFFFFFF for i in range(n)]
@@ -167,81 +195,49 @@ def _values(base: int, n: int = 8) -> List[int]:
 def blocking_worker(host: str, port: int, index: int, seconds: float, timeout: float, tally: Tally,
                     seed: int) -> None:
     with Client(host, port, transport="udp", timeout=timeout) as c:
-        expected: Optional[List[int]] = None
         rng = random.Random(seed)
         stop = time.monotonic() + seconds
         k = seed
         while time.monotonic() < stop:
             k += 8
             values = _values(k)
+            error: Optional[BaseException] = None
             try:
                 c.write_scratchpad_int32(index, values)
-                tally.writes_ok += 1
-                expected = values
-            except WriteOutcomeUnknown:
-                tally.writes_unknown += 1
-                expected = values      # the relay drops answers only: the write landed
-            except MmpError:
-                tally.writes_other += 1
-                expected = None
-            except Exception as exc:   # noqa: BLE001 - counted as a failure
-                tally.untyped.append(repr(exc))
-                expected = None
+            except Exception as exc:   # noqa: BLE001 - every outcome is counted
+                error = exc
+            expected = tally.wrote(values, error)
             for _ in range(rng.randint(1, 3)):   # a varying round: the dropped answer hits writes and reads
+                got, error = None, None
                 try:
                     got = c.read_scratchpad_int32(index, 8)
-                except MmpError as exc:
-                    tally.reads_typed_error += 1
-                    tally.typed[type(exc).__name__] += 1
-                    continue
                 except Exception as exc:   # noqa: BLE001
-                    tally.reads_untyped += 1
-                    tally.untyped.append(repr(exc))
-                    continue
-                if expected is None or got == expected:
-                    tally.reads_ok += 1
-                else:
-                    tally.reads_wrong += 1
+                    error = exc
+                tally.read(got, expected, error)
 
 
 async def async_worker(host: str, port: int, index: int, seconds: float, timeout: float, tally: Tally,
                        seed: int) -> None:
     async with AsyncClient(host, port, transport="udp", timeout=timeout) as c:
-        expected: Optional[List[int]] = None
         rng = random.Random(seed)
         stop = time.monotonic() + seconds
         k = seed
         while time.monotonic() < stop:
             k += 8
             values = _values(k)
+            error: Optional[BaseException] = None
             try:
                 await c.write_scratchpad_int32(index, values)
-                tally.writes_ok += 1
-                expected = values
-            except WriteOutcomeUnknown:
-                tally.writes_unknown += 1
-                expected = values
-            except MmpError:
-                tally.writes_other += 1
-                expected = None
-            except Exception as exc:   # noqa: BLE001
-                tally.untyped.append(repr(exc))
-                expected = None
+            except Exception as exc:   # noqa: BLE001 - every outcome is counted
+                error = exc
+            expected = tally.wrote(values, error)
             for _ in range(rng.randint(1, 3)):   # a varying round: the dropped answer hits writes and reads
+                got, error = None, None
                 try:
                     got = await c.read_scratchpad_int32(index, 8)
-                except MmpError as exc:
-                    tally.reads_typed_error += 1
-                    tally.typed[type(exc).__name__] += 1
-                    continue
                 except Exception as exc:   # noqa: BLE001
-                    tally.reads_untyped += 1
-                    tally.untyped.append(repr(exc))
-                    continue
-                if expected is None or got == expected:
-                    tally.reads_ok += 1
-                else:
-                    tally.reads_wrong += 1
+                    error = exc
+                tally.read(got, expected, error)
 
 
 def run(seconds: float, drop_every: int, timeout: float = 0.25,
